@@ -1,0 +1,3 @@
+from blockprov.cli import main
+
+raise SystemExit(main())

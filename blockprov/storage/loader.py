@@ -1,0 +1,64 @@
+"""Read a storage config from a file or text in any of the accepted forms.
+
+Accepted: ``storage: {version, config}`` (curtin style or a cloud-config that
+holds ``storage:``), a bare ``{version, config}`` (storagedata style); YAML or
+JSON. The result remembers the JSON path prefix so errors point into the
+user's own document (``$.storage.config[3]`` or ``$.config[3]``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class LoadError(Exception):
+    """The input cannot be read as a storage config at all."""
+
+    code = "load"
+
+
+@dataclass
+class Loaded:
+    storage: dict
+    prefix: str  # JSON path of the storage mapping: "$.storage" or "$"
+    source: str
+
+
+def parse_text(text: str, source: str = "<input>") -> Loaded:
+    import yaml  # lazy: keep CLI start-up fast
+
+    try:
+        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise LoadError(f"{source}: not valid YAML or JSON{where}: {problem}") from None
+    return from_document(doc, source)
+
+
+def from_document(doc: object, source: str = "<input>") -> Loaded:
+    if not isinstance(doc, dict):
+        raise LoadError(f"{source}: expected a mapping with 'storage:' or 'version'/'config', got {type(doc).__name__}")
+    if "storage" in doc:
+        storage = doc["storage"]
+        if not isinstance(storage, dict):
+            raise LoadError(f"{source}: $.storage must be a mapping with 'version' and 'config'")
+        return Loaded(storage, "$.storage", source)
+    if "config" in doc or "version" in doc:
+        return Loaded(doc, "$", source)
+    raise LoadError(f"{source}: no storage config found (expected 'storage:' or 'version'/'config' keys)")
+
+
+def load_file(path: str | Path) -> Loaded:
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise LoadError(f"{p}: cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LoadError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    return parse_text(text, str(p))
