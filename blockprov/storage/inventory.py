@@ -1,0 +1,107 @@
+"""A plain, JSON-serialisable snapshot of the block devices the planner reasons about."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass
+class Part:
+    """One entry of a partition table as written on the disk (not the kernel's view)."""
+
+    number: int
+    start: int  # bytes
+    size: int  # bytes
+    type: str  # GPT type GUID (upper case) or MBR id as two hex digits ("83")
+    kind: str = "primary"  # primary | extended | logical
+    name: str | None = None
+    uuid: str | None = None
+    bootable: bool = False
+
+
+@dataclass
+class Device:
+    path: str
+    kind: str = "disk"  # disk | part | raid | lvm | crypt | bcache | other
+    size: int = 0
+    sector_size: int = 512
+    serial: str | None = None
+    wwn: str | None = None
+    links: list[str] = field(default_factory=list)
+    ptable: str | None = None  # gpt | msdos
+    ptuuid: str | None = None
+    parts: list[Part] = field(default_factory=list)
+    fstype: str | None = None  # any signature blkid reports: ext4, swap, linux_raid_member, crypto_LUKS...
+    fsuuid: str | None = None
+    label: str | None = None
+    mountpoints: list[str] = field(default_factory=list)
+    holders: list[str] = field(default_factory=list)
+    parent: str | None = None
+    number: int | None = None
+    readonly: bool = False
+    name: str | None = None  # md name, dm name, VG/LV name
+    members: list[str] = field(default_factory=list)  # slaves of md/dm/bcache devices
+
+    def in_use(self) -> str | None:
+        if self.mountpoints:
+            return f"mounted at {', '.join(self.mountpoints)}"
+        if self.holders:
+            return f"held by {', '.join(self.holders)}"
+        return None
+
+
+@dataclass
+class Inventory:
+    devices: dict[str, Device] = field(default_factory=dict)
+    swaps: list[str] = field(default_factory=list)
+    mounts: dict[str, str] = field(default_factory=dict)  # mount point -> source device
+
+    def to_json(self) -> dict:
+        return {"devices": [asdict(d) for d in self.devices.values()], "swaps": self.swaps, "mounts": self.mounts}
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Inventory":
+        inv = cls(swaps=list(data.get("swaps", [])), mounts=dict(data.get("mounts", {})))
+        names = {f.name for f in fields(Device)}
+        for d in data.get("devices", []):
+            kw = {k: v for k, v in d.items() if k in names}
+            kw["parts"] = [Part(**p) for p in d.get("parts", [])]
+            dev = Device(**kw)
+            inv.devices[dev.path] = dev
+        return inv
+
+    def partitions_of(self, disk: str) -> list[Device]:
+        return sorted((d for d in self.devices.values() if d.parent == disk), key=lambda d: d.number or 0)
+
+    def resolve(self, path: str) -> Device | None:
+        """A device by node or any of its /dev/disk/by-* links."""
+        if path in self.devices:
+            return self.devices[path]
+        for d in self.devices.values():
+            if path in d.links:
+                return d
+        return None
+
+    def in_use_tree(self, path: str) -> str | None:
+        """Why a device or any partition on it is busy, or None."""
+        dev = self.devices.get(path)
+        if dev is None:
+            return None
+        why = dev.in_use() or (f"active swap" if path in self.swaps else None)
+        if why:
+            return f"{path} {why}"
+        for p in self.partitions_of(path):
+            why = self.in_use_tree(p.path)
+            if why:
+                return why
+        return None
+
+
+def part_path(disk: str, number: int) -> str:
+    """Kernel naming: sda -> sda1, loop0/nvme0n1/md0 -> loop0p1."""
+    return f"{disk}p{number}" if re.search(r"\d$", disk) else f"{disk}{number}"

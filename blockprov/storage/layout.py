@@ -1,0 +1,134 @@
+"""Where each partition of a disk goes: pure arithmetic over the config.
+
+Version 1 (curtin's): partitions are laid out in list order, the first at
+1 MiB, each after the previous one aligned up to 1 MiB; an explicit ``offset``
+wins. Logical partitions start 1 MiB after the extended partition's start or
+the previous logical's end (room for the EBR). Version 2: ``offset`` is exact
+and not re-aligned. A size given as a percentage is a share of the whole disk,
+clamped to the space that is left; a partition without size takes the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from blockprov.storage import sizes
+from blockprov.storage.sizes import MiB
+
+LINUX_GUID = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+# curtin flag -> (GPT type GUID, MBR id)
+FLAG_TYPES = {
+    "linux": (LINUX_GUID, "83"),
+    "boot": ("C12A7328-F81F-11D2-BA4B-00A0C93EC93B", "83"),
+    "esp": ("C12A7328-F81F-11D2-BA4B-00A0C93EC93B", "ef"),
+    "bios_grub": ("21686148-6449-6E6F-744E-656564454649", "83"),
+    "swap": ("0657FD6D-A4AB-43C4-84E5-0933C84B4F4F", "82"),
+    "lvm": ("E6D6D379-F507-44C2-A23C-238F2A3DF928", "8e"),
+    "raid": ("A19D880F-05FC-4D3B-A006-743F0F84911E", "fd"),
+    "home": ("933AC7E1-2EB4-4F13-B844-0E14E2AEF915", "83"),
+    "prep": ("9E1A2D38-C612-4316-AA26-8B49521E5A8B", "41"),
+    "msftres": ("E3C9E316-0B5C-4DB8-817D-F92DF00215AE", "83"),
+    "extended": (None, "0f"),
+    "logical": (LINUX_GUID, "83"),
+}
+GPT_TAIL_SECTORS = 34  # backup header + entries
+
+
+@dataclass
+class Slot:
+    id: str
+    number: int
+    start: int
+    size: int
+    kind: str  # primary | extended | logical
+    type: str
+    name: str | None = None
+    uuid: str | None = None
+    bootable: bool = False
+
+
+class LayoutError(ValueError):
+    def __init__(self, item_id: str, message: str):
+        super().__init__(message)
+        self.item_id = item_id
+
+
+def part_type(item: dict, ptable: str) -> str:
+    explicit = item.get("partition_type")
+    if explicit:
+        if ptable == "gpt":
+            return explicit.upper()
+        return f"{int(explicit, 16):02x}"
+    gpt, mbr = FLAG_TYPES.get(item.get("flag") or "linux", FLAG_TYPES["linux"])
+    return (gpt or LINUX_GUID) if ptable == "gpt" else mbr
+
+
+def usable_end(disk_size: int, sector: int, ptable: str) -> int:
+    if ptable == "gpt":
+        return disk_size - GPT_TAIL_SECTORS * sector
+    return disk_size
+
+
+def compute(disk_size: int | None, sector: int, ptable: str, parts: list[dict], version: int = 1) -> list[Slot]:
+    """Slots for a disk's partitions in config order; raise LayoutError if one does not fit."""
+    size_known = disk_size is not None
+    disk_size = disk_size if size_known else 1 << 62
+    end = usable_end(disk_size, sector, ptable)
+    slots: list[Slot] = []
+    cursor = MiB
+    ext: Slot | None = None
+    lcursor = None
+    next_primary, next_logical = 1, 5
+    used: set[int] = {p["number"] for p in parts if isinstance(p.get("number"), int)}
+    for it in parts:
+        flag = it.get("flag")
+        kind = "extended" if flag == "extended" else "logical" if flag == "logical" else "primary"
+        number = it.get("number")
+        if number is None:
+            if kind == "logical":
+                while next_logical in used:
+                    next_logical += 1
+                number = next_logical
+            else:
+                while next_primary in used:
+                    next_primary += 1
+                number = next_primary
+            used.add(number)
+        limit = end
+        if kind == "logical":
+            if ext is None:
+                raise LayoutError(it["id"], "logical partition without an extended partition before it")
+            limit = ext.start + ext.size
+            base = lcursor if lcursor is not None else ext.start
+            start = sizes.align_up(base + sector, MiB)
+        else:
+            start = sizes.align_up(cursor, MiB)
+        if "offset" in it:
+            start = sizes.to_bytes(it["offset"])
+            if version == 1:
+                start = sizes.align_up(start, sector)
+        size_spec = sizes.parse(it["size"]) if "size" in it else None
+        room = limit - start
+        if size_spec is None:
+            size = sizes.align_down(room, MiB)
+        elif size_spec.percent is not None:
+            size = sizes.align_down(min(size_spec.resolve(disk_size), room), MiB)
+        else:
+            size = sizes.align_up(size_spec.bytes, sector)
+        if size <= 0 or start + size > limit:
+            where = "the extended partition" if kind == "logical" else "the disk"
+            total = sizes.human(limit if kind == "logical" else disk_size) if size_known or kind == "logical" else "?"
+            raise LayoutError(it["id"], f"does not fit: {sizes.human(max(size, 0))} at {sizes.human(start)} "
+                                        f"exceeds {where} ({total})")
+        slot = Slot(it["id"], number, start, size, kind, part_type(it, ptable),
+                    name=it.get("partition_name") if ptable == "gpt" else None,
+                    uuid=(it.get("uuid") or "").lower() or None if ptable == "gpt" else None,
+                    bootable=ptable != "gpt" and flag == "boot")
+        slots.append(slot)
+        if kind == "logical":
+            lcursor = start + size
+        else:
+            cursor = start + size
+            if kind == "extended":
+                ext, lcursor = slot, None
+    return slots

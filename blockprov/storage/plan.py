@@ -1,0 +1,480 @@
+"""plan(model, inventory, options) -> Plan: pure, deterministic, no I/O.
+
+Each item gets one status (see docs/storage-config.md "Statuses"):
+create, ok, waiting, conflict, refused, blocked, error or unsupported.
+Steps come out in dependency order; nothing here touches a device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from blockprov.storage import layout, sizes
+from blockprov.storage.inventory import Device, Inventory, part_path
+from blockprov.storage.model import Model
+
+GOOD = ("create", "ok")
+WAIT = ("waiting",)
+FS_ALIASES = {"fat": "vfat", "fat12": "vfat", "fat16": "vfat", "fat32": "vfat"}
+MEMBER_SIG = {"raid": "linux_raid_member", "lvm_volgroup": "LVM2_member", "dm_crypt": "crypto_LUKS",
+              "bcache": "bcache", "zpool": "zfs_member"}
+
+
+@dataclass
+class Options:
+    blank_disks: bool = False
+    target: str = "/"
+
+
+@dataclass
+class ItemPlan:
+    id: str
+    type: str
+    status: str
+    reason: str = ""
+    device: str | None = None
+    expected: dict | None = None
+    found: dict | None = None
+
+    def to_json(self) -> dict:
+        d = {"id": self.id, "type": self.type, "status": self.status, "reason": self.reason, "device": self.device}
+        if self.expected is not None:
+            d["expected"], d["found"] = self.expected, self.found
+        return d
+
+
+@dataclass
+class Step:
+    op: str
+    item: str
+    device: str | None
+    args: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Plan:
+    items: list[ItemPlan]
+    steps: list[Step]
+
+    def by_id(self) -> dict[str, ItemPlan]:
+        return {i.id: i for i in self.items}
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for i in self.items:
+            out[i.status] = out.get(i.status, 0) + 1
+        return out
+
+    def to_json(self) -> dict:
+        return {"items": [i.to_json() for i in self.items], "steps": [s.to_json() for s in self.steps]}
+
+
+@dataclass
+class _St:
+    status: str
+    reason: str = ""
+    device: str | None = None
+    new: bool = False  # the device is (re)made by this plan: its old contents are gone anyway
+    size: int | None = None
+
+
+def fs_norm(fstype: str | None) -> str | None:
+    return FS_ALIASES.get(fstype, fstype) if fstype else fstype
+
+
+def blank_inventory(model: Model) -> Inventory:
+    """Every disk the config names, present, blank and large enough."""
+    inv = Inventory()
+    for it in model.items:
+        if it["type"] not in ("disk", "device"):
+            continue
+        need = 0
+        for c in model.children[it["id"]]:
+            p = model.by_id[c]
+            if p["type"] != "partition":
+                continue
+            try:
+                off = sizes.to_bytes(p["offset"]) if "offset" in p else 0
+                sz = sizes.parse(p["size"]).bytes or 0 if "size" in p else 0
+            except sizes.SizeError:
+                continue
+            need = max(need + sz + sizes.MiB * 2, off + sz + sizes.MiB * 2)
+        size = sizes.align_up(max(need + 64 * sizes.MiB, 8 << 30), sizes.MiB)
+        path = it.get("path") or f"/dev/blank-{it['id']}"
+        inv.devices[path] = Device(path=path, size=size, serial=it.get("serial"), wwn=it.get("wwn"))
+    return inv
+
+
+def match_disk(item: dict, inv: Inventory) -> tuple[list[Device], str]:
+    keys = {k: item[k] for k in ("serial", "wwn", "path") if item.get(k)}
+    if not keys:
+        return [], "no serial, wwn or path to find it by"
+    found = []
+    for d in inv.devices.values():
+        if d.kind == "part":
+            continue
+        if "serial" in keys and d.serial != keys["serial"]:
+            continue
+        if "wwn" in keys and (d.wwn or "").lower() != keys["wwn"].lower():
+            continue
+        if "path" in keys and keys["path"] != d.path and keys["path"] not in d.links:
+            continue
+        found.append(d)
+    desc = ", ".join(f"{k}={v}" for k, v in keys.items())
+    return found, desc
+
+
+class _Planner:
+    def __init__(self, model: Model, inv: Inventory, opts: Options):
+        self.m, self.inv, self.opts = model, inv, opts
+        self.st: dict[str, _St] = {}
+        self.items: dict[str, ItemPlan] = {}
+        self.steps: list[Step] = []
+        self.slots: dict[str, layout.Slot] = {}
+
+    def set(self, it: dict, st: _St, expected=None, found=None) -> None:
+        self.st[it["id"]] = st
+        self.items[it["id"]] = ItemPlan(it["id"], it["type"], st.status, st.reason, st.device, expected, found)
+
+    def upstream(self, it: dict) -> _St | None:
+        """Waiting or blocked when something this item needs cannot proceed."""
+        for d in self.m.deps[it["id"]]:
+            s = self.st[d]
+            if s.status == "waiting":
+                return _St("waiting", f"waits for {d}: {s.reason}" if not s.reason.startswith("waits for") else s.reason)
+        for d in self.m.deps[it["id"]]:
+            s = self.st[d]
+            if s.status not in GOOD and s.status != "waiting":
+                return _St("blocked", f"depends on {d} ({s.status})")
+        return None
+
+    def run(self) -> Plan:
+        for iid in self.m.order:
+            it = self.m.by_id[iid]
+            up = self.upstream(it)
+            if up:
+                self.set(it, up)
+                continue
+            getattr(self, f"do_{it['type']}", self.do_unsupported)(it)
+        items = [self.items[i["id"]] for i in self.m.items]
+        self.fstab_step()
+        return Plan(items, self.steps)
+
+    # -- disks and partitions -------------------------------------------------
+    def do_device(self, it: dict) -> None:
+        self.do_disk(it)
+
+    def do_disk(self, it: dict) -> None:
+        found, desc = match_disk(it, self.inv)
+        if not found:
+            return self.set(it, _St("waiting", f"no disk with {desc}"))
+        if len(found) > 1:
+            return self.set(it, _St("error", f"{desc} matches {len(found)} devices: {', '.join(d.path for d in found)}"))
+        dev = found[0]
+        parts = [self.m.by_id[c] for c in self.m.children[it["id"]] if self.m.by_id[c]["type"] == "partition"]
+        ptable = {"dos": "msdos"}.get(it.get("ptable"), it.get("ptable"))
+        if ptable is None and parts:
+            ptable = "gpt"
+        if ptable in ("vtoc", "unsupported"):
+            return self.set(it, _St("unsupported", f"ptable {ptable} is not supported here", dev.path))
+        if ptable is None:
+            why = "used whole" + (" (preserved)" if it.get("preserve") else "")
+            return self.set(it, _St("ok", why, dev.path, size=dev.size))
+        try:
+            slots = layout.compute(dev.size, dev.sector_size, ptable, parts, self.m.version)
+        except layout.LayoutError as exc:
+            self.set(it, _St("error", f"partition {exc.item_id} {exc}", dev.path))
+            return
+        for s in slots:
+            self.slots[s.id] = s
+        observed = {"ptable": dev.ptable, "partitions": len(dev.parts)}
+        if it.get("preserve"):
+            if dev.ptable != ptable:
+                return self.set(it, _St("conflict", f"expected a {ptable} table, found {dev.ptable or 'none'}", dev.path),
+                                {"ptable": ptable}, observed)
+            return self.set(it, _St("ok", f"preserved {ptable} table verified", dev.path, size=dev.size))
+        if dev.ptable == ptable and table_matches(dev, slots):
+            return self.set(it, _St("ok", f"{ptable} table with {len(slots)} partitions already as desired",
+                                    dev.path, size=dev.size))
+        busy = self.inv.in_use_tree(dev.path)
+        if busy:
+            return self.set(it, _St("refused", f"in use: {busy}", dev.path))
+        if dev.readonly:
+            return self.set(it, _St("refused", "device is read-only", dev.path))
+        holds = describe_contents(dev)
+        if holds and not it.get("wipe"):
+            return self.set(it, _St("refused", f"holds {holds}; add wipe to replace it, or preserve: true to keep it",
+                                    dev.path))
+        if it.get("wipe") or holds:
+            self.steps.append(Step("wipe", it["id"], dev.path, {"mode": it.get("wipe", "superblock")}))
+        self.steps.append(Step("ptable", it["id"], dev.path, {
+            "ptable": ptable, "partitions": [asdict(s) for s in slots]}))
+        why = f"new {ptable} table, {len(slots)} partitions" + (f" (replacing {holds})" if holds else "")
+        self.set(it, _St("create", why, dev.path, new=True, size=dev.size))
+
+    def do_partition(self, it: dict) -> None:
+        disk = self.m.by_id[it["device"]]
+        dst = self.st[disk["id"]]
+        slot = self.slots.get(it["id"])
+        if slot is None or dst.device is None:
+            return self.set(it, _St("unsupported", f"partitions on a {disk['type']} of unknown size are not planned"))
+        path = part_path(dst.device, slot.number)
+        dev = self.inv.devices.get(dst.device)
+        if dst.new:
+            return self.set(it, _St("create", f"partition {slot.number}, {sizes.human(slot.size)}", path, new=True,
+                                    size=slot.size))
+        observed = next((p for p in (dev.parts if dev else []) if p.number == slot.number), None)
+        if not disk.get("preserve"):
+            return self.set(it, _St("ok", "already as desired", path, size=slot.size))
+        want = {"number": slot.number}
+        if "size" in it:
+            want["size"] = slot.size
+        if "offset" in it:
+            want["start"] = slot.start
+        if it.get("flag") or it.get("partition_type"):
+            want["type"] = slot.type
+        if slot.name:
+            want["name"] = slot.name
+        if slot.uuid:
+            want["uuid"] = slot.uuid
+        if observed is None:
+            if it.get("preserve"):
+                return self.set(it, _St("conflict", f"partition {slot.number} not found", path), want, None)
+            return self.add_partition(it, dev, slot, path)
+        got = {"number": observed.number, "size": observed.size, "start": observed.start, "type": observed.type,
+               "name": observed.name, "uuid": observed.uuid}
+        diff = {k: v for k, v in want.items() if not _same(k, v, got.get(k))}
+        if diff:
+            what = "; ".join(f"{k}: expected {_fmt(k, v)}, found {_fmt(k, got.get(k))}" for k, v in diff.items())
+            status = "conflict" if it.get("preserve") else "refused"
+            hint = "" if it.get("preserve") else " (the config does not authorise replacing it)"
+            return self.set(it, _St(status, f"partition {slot.number} differs: {what}{hint}", path),
+                            want, {k: got.get(k) for k in want})
+        why = "preserved partition verified" if it.get("preserve") else "already as desired"
+        self.set(it, _St("ok", why, path, size=observed.size))
+
+    def add_partition(self, it: dict, dev: Device, slot: layout.Slot, path: str) -> None:
+        for p in dev.parts:
+            if p.kind == "extended" and slot.kind == "logical":
+                continue
+            if slot.start < p.start + p.size and p.start < slot.start + slot.size:
+                return self.set(it, _St("refused", f"would overlap existing partition {p.number}", path))
+        self.steps.append(Step("part-add", it["id"], dev.path, {"partition": asdict(slot), "ptable": dev.ptable}))
+        self.set(it, _St("create", f"add partition {slot.number} to the preserved table", path, new=True,
+                         size=slot.size))
+
+    # -- contents ---------------------------------------------------------------
+    def consume(self, it: dict, vol_id: str, desired_sig: str) -> tuple[str, str, str | None]:
+        """May item `it` put `desired_sig` on volume `vol_id`? -> (status, reason, wipe mode or None)."""
+        vst = self.st[vol_id]
+        vol = self.m.by_id[vol_id]
+        if vst.new:
+            return "create", "new volume", "superblock"
+        dev = self.inv.devices.get(vst.device or "")
+        have = fs_norm(dev.fstype) if dev else None
+        if have == desired_sig:
+            return "same", "", None
+        busy = self.inv.in_use_tree(vst.device) if dev else None
+        if busy:
+            return "refused", f"in use: {busy}", None
+        if dev is not None and dev.parts and vol["type"] != "partition" and not vol.get("wipe"):
+            return "refused", f"{vst.device} holds a {dev.ptable} table; add wipe to {vol_id} to replace it", None
+        if not have and not (dev and dev.parts):
+            return "create", "volume is blank", "superblock" if vol.get("wipe") else None
+        if vol.get("wipe"):
+            return "create", f"replacing {have or 'partition table'} (wipe: {vol['wipe']})", vol["wipe"]
+        return "refused", f"{vst.device} holds {have}; add wipe to {vol_id} to replace it, or preserve: true to keep it", None
+
+    def do_format(self, it: dict) -> None:
+        vid = it["volume"]
+        vst = self.st[vid]
+        fstype = fs_norm(it["fstype"])
+        dev = self.inv.devices.get(vst.device or "")
+        want = {"fstype": fstype}
+        if it.get("uuid"):
+            want["uuid"] = it["uuid"].lower()
+        if it.get("label") is not None:
+            want["label"] = it["label"]
+        got = {"fstype": fs_norm(dev.fstype), "uuid": (dev.fsuuid or "").lower() or None, "label": dev.label} if dev else {}
+        matches = not vst.new and dev is not None and all(got.get(k) == v for k, v in want.items())
+        if it.get("preserve"):
+            if matches:
+                return self.set(it, _St("ok", f"preserved {fstype} verified", vst.device))
+            found = {k: got.get(k) for k in want} if dev else None
+            what = "; ".join(f"{k}: expected {v}, found {got.get(k)}" for k, v in want.items() if got.get(k) != v)
+            return self.set(it, _St("conflict", what or "volume is being recreated", vst.device), want, found)
+        if matches:
+            return self.set(it, _St("ok", f"{fstype} already present", vst.device))
+        status, reason, wipe = self.consume(it, vid, fstype)
+        if status == "same":
+            if "uuid" in want and got.get("uuid") != want["uuid"] or "label" in want and got.get("label") != want["label"]:
+                status, reason, wipe = self._differs(it, vid, got, want)
+            else:  # pragma: no cover - "matches" covers it
+                return self.set(it, _St("ok", "already present", vst.device))
+        if status != "create":
+            return self.set(it, _St(status, reason, vst.device))
+        if fstype not in MKFS:
+            return self.set(it, _St("unsupported", f"no mkfs for fstype {it['fstype']!r}", vst.device))
+        if wipe:
+            self.steps.append(Step("wipe", it["id"], vst.device, {"mode": wipe}))
+        self.steps.append(Step("mkfs", it["id"], vst.device, {
+            "fstype": fstype, "label": it.get("label"), "uuid": it.get("uuid"),
+            "extra_options": list(it.get("extra_options") or [])}))
+        self.set(it, _St("create", f"mkfs {fstype}" + (f" ({reason})" if reason else ""), vst.device, new=True))
+
+    def _differs(self, it, vid, got, want):
+        vol = self.m.by_id[vid]
+        if vol.get("wipe"):
+            return "create", f"replacing {got.get('fstype')} with other uuid/label (wipe: {vol['wipe']})", vol["wipe"]
+        what = ", ".join(f"{k} {got.get(k)!r}" for k in ("uuid", "label") if k in want and got.get(k) != want[k])
+        return "refused", f"{self.st[vid].device} holds {got.get('fstype')} with {what}; add wipe to {vid} or fix the config", None
+
+    def do_mount(self, it: dict) -> None:
+        fmt = self.m.by_id.get(it.get("device") or "")
+        path = it.get("path") or "none"
+        if fmt is None:
+            return self.set(it, _St("unsupported", "mounts without a format device (spec only) are not planned"))
+        fst = self.st[fmt["id"]]
+        fstype = fs_norm(it.get("fstype") or fmt["fstype"])
+        dev = fst.device
+        if fstype == "swap" or path == "none":
+            if fstype != "swap":
+                return self.set(it, _St("error", f"path 'none' is only valid for swap, not {fstype}", dev))
+            if not fst.new and dev in self.inv.swaps:
+                return self.set(it, _St("ok", "swap active", dev))
+            self.steps.append(Step("swapon", it["id"], dev, {}))
+            return self.set(it, _St("create", "swapon", dev, new=True))
+        target = join_target(self.opts.target, path)
+        current = self.inv.mounts.get(target)
+        if current is not None and not fst.new and self._same_dev(current, dev):
+            return self.set(it, _St("ok", f"mounted at {target}", dev))
+        if current is not None and not self._same_dev(current, dev):
+            return self.set(it, _St("refused", f"{target} already has {current} mounted", dev))
+        self.steps.append(Step("mount", it["id"], dev, {
+            "path": path, "target": target, "fstype": fstype, "options": it.get("options") or "defaults"}))
+        self.set(it, _St("create", f"mount at {target}", dev, new=True))
+
+    def _same_dev(self, source: str, dev: str | None) -> bool:
+        if source == dev:
+            return True
+        d = self.inv.resolve(source)
+        return d is not None and d.path == dev
+
+    def do_unsupported(self, it: dict) -> None:
+        if it["type"] == "nvme_controller":
+            return self.set(it, _St("ok", "describes a controller; nothing to do"))
+        # Stacked devices: planned structurally; executed only by the stack executors.
+        if it["type"] in ("raid", "lvm_volgroup", "lvm_partition", "dm_crypt", "bcache"):
+            return self.do_stack(it)
+        self.set(it, _St("unsupported", f"{it['type']} is validated and planned only; blockprov does not execute it"))
+
+    def do_stack(self, it: dict) -> None:
+        t = it["type"]
+        name = it.get("dm_name") or it.get("name") or it["id"]
+        if t == "lvm_partition":
+            vg = self.m.by_id[it["volgroup"]]
+            name = f"{vg['name']}-{it['name']}"
+        existing = next((d for d in self.inv.devices.values()
+                         if d.kind in ("raid", "lvm", "crypt", "bcache") and d.name == name), None)
+        path = existing.path if existing else {"raid": f"/dev/md/{name}", "dm_crypt": f"/dev/mapper/{name}",
+                                                "lvm_partition": f"/dev/mapper/{name}"}.get(t, f"/dev/{name}")
+        if it.get("preserve"):
+            if existing or t == "lvm_volgroup":
+                return self.set(it, _St("ok", "preserved", path))
+            return self.set(it, _St("conflict", f"{t} {name} not found", path), {"name": name}, None)
+        if existing:
+            return self.set(it, _St("ok", "already present", path))
+        for key in ("devices", "spare_devices", "volume", "backing_device", "cache_device"):
+            refs = it.get(key)
+            for ref in refs if isinstance(refs, list) else [refs] if refs else []:
+                status, reason, wipe = self.consume(it, ref, MEMBER_SIG[t if t != "lvm_partition" else "lvm_volgroup"])
+                if status not in ("create", "same"):
+                    return self.set(it, _St(status, reason, path))
+                if wipe:
+                    self.steps.append(Step("wipe", it["id"], self.st[ref].device, {"mode": wipe}))
+        args = {k: v for k, v in it.items() if k not in ("id", "type", "preserve", "key")}
+        if "key" in it:
+            args["key"] = "REDACTED"
+        self.steps.append(Step(f"{t}-create", it["id"], path, args))
+        parts = [self.m.by_id[c] for c in self.m.children[it["id"]] if self.m.by_id[c]["type"] == "partition"]
+        if parts:
+            try:
+                for s in layout.compute(None, 512, {"dos": "msdos"}.get(it.get("ptable"), it.get("ptable") or "gpt"),
+                                        parts, self.m.version):
+                    self.slots[s.id] = s
+            except layout.LayoutError as exc:
+                return self.set(it, _St("error", f"partition {exc.item_id} {exc}", path))
+            self.steps.append(Step("ptable", it["id"], path, {
+                "ptable": it.get("ptable") or "gpt", "partitions": [asdict(s) for s in self.slots.values()
+                                                                   if s.id in {p["id"] for p in parts}]}))
+        self.set(it, _St("create", f"create {t} {name}", path, new=True))
+
+    def fstab_step(self) -> None:
+        entries = []
+        for iid in self.m.order:
+            it = self.m.by_id[iid]
+            if it["type"] != "mount" or self.st[iid].status not in GOOD:
+                continue
+            fmt = self.m.by_id[it["device"]]
+            fstype = fs_norm(it.get("fstype") or fmt["fstype"])
+            path = it.get("path") or "none"
+            swap = fstype == "swap"
+            entries.append({"item": iid, "format": fmt["id"], "device": self.st[iid].device,
+                            "path": "none" if swap else path, "fstype": fstype,
+                            "options": it.get("options") or ("sw" if swap else "defaults"),
+                            "freq": str(it.get("freq", 0)), "passno": str(it.get("passno", 0 if swap or fstype in ("xfs", "btrfs", "vfat") else 2 if path != "/" else 1)),
+                            "spec": it.get("spec")})
+        waiting = [i for i in self.m.order if self.m.by_id[i]["type"] == "mount" and self.st[i].status == "waiting"]
+        if entries or waiting:
+            self.steps.append(Step("fstab", "", None, {"entries": entries,
+                                                       "held": [self.m.by_id[i].get("path") for i in waiting]}))
+
+
+MKFS = {"ext2", "ext3", "ext4", "xfs", "btrfs", "vfat", "swap"}
+
+
+def describe_contents(dev: Device) -> str | None:
+    if dev.ptable:
+        return f"a {dev.ptable} table with {len(dev.parts)} partition(s)"
+    if dev.fstype:
+        return f"a {dev.fstype} signature"
+    return None
+
+
+def table_matches(dev: Device, slots: list[layout.Slot]) -> bool:
+    got = {p.number: p for p in dev.parts}
+    if set(got) != {s.number for s in slots}:
+        return False
+    for s in slots:
+        p = got[s.number]
+        if (p.start, p.kind) != (s.start, s.kind) or not _same("type", s.type, p.type):
+            return False
+        if s.kind != "extended" and p.size != s.size:
+            return False
+        if s.name and p.name != s.name or s.uuid and p.uuid != s.uuid or s.bootable != p.bootable:
+            return False
+    return True
+
+
+def _same(key: str, want, got) -> bool:
+    if key == "type" and isinstance(want, str) and isinstance(got, str):
+        return want.lower().lstrip("0x") == got.lower().lstrip("0x") if len(want) <= 4 else want.upper() == got.upper()
+    if key == "uuid" and isinstance(want, str) and isinstance(got, str):
+        return want.lower() == got.lower()
+    return want == got
+
+
+def _fmt(key: str, v) -> str:
+    return sizes.human(v) + f" ({v} bytes)" if key in ("size", "start") and isinstance(v, int) else str(v)
+
+
+def join_target(target: str, path: str) -> str:
+    base = target.rstrip("/")
+    return (base + "/" + path.lstrip("/")).rstrip("/") or "/" if base else path
+
+
+def plan(model: Model, inv: Inventory, opts: Options | None = None) -> Plan:
+    return _Planner(model, inv, opts or Options()).run()

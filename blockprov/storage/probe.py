@@ -1,0 +1,173 @@
+"""Observe the running system's block devices into an Inventory.
+
+Sources: sysfs for topology and sizes, the udev database (read directly, so no
+pyudev import) for serials and WWNs, /dev/disk/by-* for links, one ``blkid -p``
+for every signature, ``sfdisk --json`` for tables as written on disk (this
+machine's kernel may not know the partitions yet), mountinfo and /proc/swaps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from blockprov.storage.inventory import Device, Inventory, Part
+from blockprov.storage.run import run
+
+SYS = Path("/sys/class/block")
+SKIP_PREFIX = ("ram", "zram", "sr", "fd")
+
+
+def _read(p: Path, default: str = "") -> str:
+    try:
+        return p.read_text().strip()
+    except OSError:
+        return default
+
+
+def _udev_props(devno: str) -> dict[str, str]:
+    props = {}
+    try:
+        for line in Path(f"/run/udev/data/b{devno}").read_text().splitlines():
+            if line.startswith("E:") and "=" in line:
+                k, v = line[2:].split("=", 1)
+                props[k] = v
+    except OSError:
+        pass
+    return props
+
+
+def _links() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    base = Path("/dev/disk")
+    if not base.is_dir():
+        return out
+    for sub in base.iterdir():
+        try:
+            entries = list(sub.iterdir())
+        except OSError:
+            continue
+        for link in entries:
+            try:
+                target = os.path.realpath(link)
+            except OSError:
+                continue
+            out.setdefault(target, []).append(str(link))
+    return out
+
+
+def _blkid(paths: list[str]) -> dict[str, dict[str, str]]:
+    if not paths:
+        return {}
+    res = run(["blkid", "-p", "-o", "export", *paths], check=False, timeout=30)
+    out: dict[str, dict[str, str]] = {}
+    cur: dict[str, str] = {}
+    for line in res.stdout.splitlines() + [""]:
+        if not line.strip():
+            if "DEVNAME" in cur:
+                out[cur["DEVNAME"]] = cur
+            cur = {}
+            continue
+        k, _, v = line.partition("=")
+        cur[k] = v
+    return out
+
+
+def read_table(path: str) -> tuple[str | None, str | None, list[Part]]:
+    res = run(["sfdisk", "--json", path], check=False, timeout=30)
+    if res.returncode != 0 or not res.stdout.strip():
+        return None, None, []
+    pt = json.loads(res.stdout)["partitiontable"]
+    sector = int(pt.get("sectorsize", 512))
+    label = {"dos": "msdos"}.get(pt["label"], pt["label"])
+    parts = []
+    for p in pt.get("partitions", []):
+        node = p["node"]
+        num = int(node[len(node.rstrip("0123456789")):])
+        ptype = p.get("type", "")
+        kind = "primary"
+        if label == "msdos":
+            ptype = f"{int(ptype, 16):02x}"
+            if ptype in ("05", "0f", "85"):
+                kind = "extended"
+            elif num > 4:
+                kind = "logical"
+        else:
+            ptype = ptype.upper()
+        parts.append(Part(number=num, start=int(p["start"]) * sector, size=int(p["size"]) * sector, type=ptype,
+                          kind=kind, name=p.get("name") or None, uuid=(p.get("uuid") or "").lower() or None,
+                          bootable=bool(p.get("bootable"))))
+    return label, (pt.get("id") or "").lower() or None, parts
+
+
+def _mountinfo() -> tuple[dict[str, list[str]], dict[str, str]]:
+    by_devno: dict[str, list[str]] = {}
+    mounts: dict[str, str] = {}
+    for line in _read(Path("/proc/self/mountinfo")).splitlines():
+        f = line.split()
+        sep = f.index("-")
+        point = f[4].encode().decode("unicode_escape")
+        by_devno.setdefault(f[2], []).append(point)
+        mounts[point] = f[sep + 2]
+    return by_devno, mounts
+
+
+def probe(only: list[str] | None = None) -> Inventory:
+    """Snapshot all block devices (or only the named disks and their partitions)."""
+    mounted, mounts = _mountinfo()
+    links = _links()
+    inv = Inventory(mounts=mounts)
+    swaps = _read(Path("/proc/swaps")).splitlines()[1:]
+    inv.swaps = [s.split()[0] for s in swaps if s.strip()]
+    names = sorted(os.listdir(SYS)) if SYS.is_dir() else []
+    wanted = {os.path.basename(p) for p in only} if only else None
+    for name in names:
+        if name.startswith(SKIP_PREFIX):
+            continue
+        d = SYS / name
+        is_part = (d / "partition").exists()
+        parent = d.resolve().parent.name if is_part else None
+        if wanted is not None and name not in wanted and parent not in wanted:
+            continue
+        size = int(_read(d / "size", "0") or 0) * 512
+        if size == 0:
+            continue
+        devno = _read(d / "dev")
+        props = _udev_props(devno)
+        path = f"/dev/{name}"
+        kind = "part" if is_part else "disk"
+        dmname = _read(d / "dm" / "name")
+        if name.startswith("md"):
+            kind = "raid"
+        elif dmname:
+            dmuuid = _read(d / "dm" / "uuid")
+            kind = "lvm" if dmuuid.startswith("LVM-") else "crypt" if dmuuid.startswith("CRYPT-") else "other"
+        elif name.startswith("bcache"):
+            kind = "bcache"
+        dev = Device(
+            path=path, kind=kind, size=size,
+            sector_size=int(_read(d / "queue" / "logical_block_size", "512") or 512) if not is_part
+            else int(_read(d.resolve().parent / "queue" / "logical_block_size", "512") or 512),
+            serial=props.get("ID_SERIAL_SHORT") or props.get("ID_SCSI_SERIAL") or props.get("ID_SERIAL")
+            or _read(d / "device" / "serial") or None,
+            wwn=props.get("ID_WWN_WITH_EXTENSION") or props.get("ID_WWN") or _read(d / "wwid") or None,
+            links=sorted(links.get(path, [])),
+            mountpoints=mounted.get(devno, []),
+            holders=sorted(os.listdir(d / "holders")) if (d / "holders").is_dir() else [],
+            parent=f"/dev/{parent}" if parent else None,
+            number=int(_read(d / "partition")) if is_part else None,
+            readonly=_read(d / "ro") == "1",
+            name=dmname or _read(d / "md" / "array_name") or None,
+            members=sorted(f"/dev/{s}" for s in os.listdir(d / "slaves")) if (d / "slaves").is_dir() else [],
+        )
+        inv.devices[path] = dev
+    sigs = _blkid(list(inv.devices))
+    for path, dev in inv.devices.items():
+        s = sigs.get(path, {})
+        dev.fstype = s.get("TYPE") or None
+        dev.fsuuid = s.get("UUID") or None
+        dev.label = s.get("LABEL") or None
+        if s.get("PTTYPE") and dev.kind != "part":
+            dev.ptable, dev.ptuuid, dev.parts = read_table(path)
+    return inv

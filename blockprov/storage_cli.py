@@ -1,0 +1,113 @@
+"""The ``blockprov storage`` commands: load, validate, plan, apply, print."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from blockprov.cli import EXIT_FAIL, EXIT_INVALID, EXIT_OK, EXIT_WAITING, emit
+
+
+def load_valid(path: str, as_json: bool):
+    """(Model, problems) or (None, problems); problems already printed when invalid."""
+    from blockprov.storage import loader, validate
+    from blockprov.storage.model import Model
+
+    try:
+        loaded = loader.load_file(path)
+    except loader.LoadError as exc:
+        probs = [validate.Problem("load", "$", None, str(exc))]
+        _print_problems(probs, as_json, valid=False)
+        return None, probs
+    probs = validate.validate(loaded.storage, loaded.prefix)
+    if validate.errors(probs):
+        _print_problems(probs, as_json, valid=False)
+        return None, probs
+    return Model.build(loaded.storage, loaded.prefix), probs
+
+
+def _print_problems(probs, as_json: bool, valid: bool) -> None:
+    if as_json:
+        emit({"valid": valid, "problems": [p.to_json() for p in probs]})
+        return
+    for p in probs:
+        print(p, file=sys.stderr)
+
+
+def exit_code(counts: dict[str, int]) -> int:
+    if any(counts.get(s) for s in ("conflict", "refused", "error", "failed", "blocked", "unsupported")):
+        return EXIT_FAIL
+    if counts.get("waiting"):
+        return EXIT_WAITING
+    return EXIT_OK
+
+
+def run(args) -> int:
+    cmd = args.storage_cmd
+    if cmd == "inventory":
+        from blockprov.storage.probe import probe
+
+        inv = probe()
+        if args.json:
+            print(inv.dumps())
+        else:
+            for d in inv.devices.values():
+                extra = " ".join(f"{k}={v}" for k, v in (("serial", d.serial), ("pt", d.ptable), ("fs", d.fstype),
+                                                           ("label", d.label), ("uuid", d.fsuuid)) if v)
+                print(f"{d.path:<20} {d.kind:<6} {d.size:>14} {extra}")
+        return EXIT_OK
+    model, probs = load_valid(args.file, args.json)
+    if model is None:
+        return EXIT_INVALID
+    if cmd == "validate":
+        if args.json:
+            emit({"valid": True, "problems": [p.to_json() for p in probs]})
+        else:
+            for p in probs:
+                print(p, file=sys.stderr)
+            print(f"{args.file}: valid ({len(model.items)} items)")
+        return EXIT_OK
+    if cmd == "plan":
+        from blockprov.storage import plan as planner
+        from blockprov.storage.inventory import Inventory
+
+        if args.blank_disks:
+            inv = planner.blank_inventory(model)
+        elif args.inventory:
+            try:
+                with open(args.inventory, encoding="utf-8") as f:
+                    inv = Inventory.from_json(json.load(f))
+            except (OSError, ValueError, TypeError, KeyError) as exc:
+                print(f"{args.inventory}: not a usable inventory: {exc}", file=sys.stderr)
+                return EXIT_INVALID
+        else:
+            from blockprov.storage.probe import probe
+
+            inv = probe()
+        p = planner.plan(model, inv, planner.Options(target=args.target))
+        _show(model, p.items, p.steps, args.json)
+        return exit_code(p.counts())
+    if cmd == "apply":
+        from blockprov.storage import apply as applier
+
+        report = applier.apply(model, root=args.root, target=args.target, dry_run=args.dry_run,
+                               progress=None if args.json else sys.stderr)
+        _show(model, report.items, report.steps, args.json, report)
+        return exit_code(report.counts())
+    return EXIT_FAIL
+
+
+def _show(model, items, steps, as_json: bool, report=None) -> None:
+    from blockprov.storage import render
+
+    if as_json:
+        out = {"items": [i.to_json() for i in items], "steps": [s.to_json() for s in steps]}
+        if report is not None:
+            out["fstab_changed"] = report.fstab_changed
+        emit(out)
+        return
+    print(render.tree(model, items))
+    counts: dict[str, int] = {}
+    for i in items:
+        counts[i.status] = counts.get(i.status, 0) + 1
+    print(f"\n{len(items)} items: {render.summary(counts)}; {len(steps)} step(s)")
