@@ -1,0 +1,113 @@
+"""probe -> plan -> execute -> probe -> report: the storage apply shell."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from blockprov.paths import Paths
+from blockprov.storage import fstab as fstabmod
+from blockprov.storage import plan as planner
+from blockprov.storage.inventory import Inventory, part_path
+from blockprov.storage.probe import probe
+from blockprov.storage.run import run
+
+
+@dataclass
+class Report:
+    items: list[planner.ItemPlan]
+    steps: list[planner.Step]
+    fstab_changed: bool = False
+    commands: list[dict] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for i in self.items:
+            out[i.status] = out.get(i.status, 0) + 1
+        return out
+
+
+def fstab_entries(step: planner.Step | None, inv: Inventory, failed: dict[str, str]) -> list[fstabmod.Entry]:
+    if step is None:
+        return []
+    out = []
+    for e in step.args["entries"]:
+        if e["item"] in failed or e["format"] in failed:
+            continue
+        dev = inv.devices.get(e["device"] or "")
+        aliases = {e["device"]} if e["device"] else set()
+        spec = e.get("spec")
+        if dev is not None:
+            aliases |= set(dev.links)
+            if dev.fsuuid:
+                aliases.add(f"UUID={dev.fsuuid}")
+            if dev.label:
+                aliases.add(f"LABEL={dev.label}")
+            parent = inv.devices.get(dev.parent or "")
+            pu = next((p.uuid for p in (parent.parts if parent else []) if p.number == dev.number and p.uuid), None)
+            if pu:
+                aliases.add(f"PARTUUID={pu}")
+            spec = spec or (f"UUID={dev.fsuuid}" if dev.fsuuid else dev.path)
+        if not spec:
+            continue
+        out.append(fstabmod.Entry(spec, e["path"], e["fstype"], e["options"], e["freq"], e["passno"], aliases))
+    return out
+
+
+def _ensure_partition_nodes(model, inv: Inventory) -> bool:
+    """Tell the kernel about partitions of the config's disks that it does not know (read-only)."""
+    added = False
+    p0 = planner.plan(model, inv)
+    for ip in p0.items:
+        if ip.type not in ("disk", "device") or not ip.device:
+            continue
+        dev = inv.devices.get(ip.device)
+        if dev is None or not dev.parts:
+            continue
+        if any(part_path(dev.path, p.number) not in inv.devices for p in dev.parts if p.kind != "extended"):
+            if not inv.in_use_tree(dev.path):
+                run(["partx", "--update", dev.path], check=False, timeout=60)
+            else:
+                run(["partx", "--add", dev.path], check=False, timeout=60)
+            added = True
+    return added
+
+
+class Locked(Exception):
+    pass
+
+
+def apply(model, root: str = "/", target: str | None = None, dry_run: bool = False, progress=None,
+          inventory: Inventory | None = None) -> Report:
+    paths = Paths(Path(root), Path(target) if target else None)
+    opts = planner.Options(target=str(paths.tgt))
+    inv = inventory or probe()
+    if not dry_run and inventory is None and _ensure_partition_nodes(model, inv):
+        inv = probe()
+    plan = planner.plan(model, inv, opts)
+    if dry_run:
+        return Report(plan.items, plan.steps)
+    paths.run.mkdir(parents=True, exist_ok=True)
+    with open(paths.run / "storage.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        from blockprov.storage.execute import Executor
+
+        ex = Executor(model, paths, progress)
+        fs_step = next((s for s in plan.steps if s.op == "fstab"), None)
+        out = ex.run(plan.steps, lambda failed: fstab_entries(fs_step, probe(), failed))
+        final = planner.plan(model, probe(), opts) if plan.steps else plan
+    after = final.by_id()
+    items = []
+    for ip in plan.items:
+        now = after[ip.id]
+        if ip.id in out.failed:
+            ip = planner.ItemPlan(ip.id, ip.type, "failed", out.failed[ip.id], ip.device)
+        elif ip.status == "create":
+            if now.status == "ok":
+                ip = planner.ItemPlan(ip.id, ip.type, "done", ip.reason, now.device)
+            else:
+                ip = planner.ItemPlan(ip.id, ip.type, "failed", f"after apply: {now.status}: {now.reason}", now.device)
+        items.append(ip)
+    return Report(items, plan.steps, out.fstab_changed, out.commands)

@@ -1,0 +1,305 @@
+"""The imperative shell: turn a Plan's steps into commands, one item at a time.
+
+A failed step fails its item and everything that depends on it; independent
+items go on. Each completed step is recorded in the journal before the next
+starts, so a crash at any point re-runs to the same end state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from blockprov.paths import Paths, atomic_write
+from blockprov.storage import fstab as fstabmod
+from blockprov.storage import mkfs
+from blockprov.storage.inventory import part_path
+from blockprov.storage.plan import Step
+from blockprov.storage.probe import read_table
+from blockprov.storage.run import CommandError, run
+
+CHUNK = 4 << 20
+
+
+class StepFailed(Exception):
+    pass
+
+
+@dataclass
+class Outcome:
+    done: list[str] = field(default_factory=list)  # item ids whose steps all ran
+    failed: dict[str, str] = field(default_factory=dict)  # item id -> error text
+    commands: list[dict] = field(default_factory=list)  # every command that ran, with stderr
+    fstab_changed: bool = False
+
+
+class Journal:
+    """What blockprov created, per item; rewritten atomically after every step."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            self.data = {"version": 1, "items": {}}
+
+    def record(self, step: Step, detail: dict | None = None) -> None:
+        entry = self.data["items"].setdefault(step.item or "fstab", {"steps": []})
+        entry["steps"].append({"op": step.op, "device": step.device, "at": round(time.time(), 3), **(detail or {})})
+        entry["steps"] = entry["steps"][-8:]
+        atomic_write(self.path, json.dumps(self.data, indent=1, sort_keys=True))
+
+
+class Executor:
+    def __init__(self, model, paths: Paths, progress=None):
+        self.m, self.paths, self.progress = model, paths, progress
+        self.out = Outcome()
+        self.journal = Journal(paths.storage_journal)
+        self.fault_after = int(os.environ.get("BLOCKPROV_FAULT_AFTER_STEP", "0") or 0)
+        self.count = 0
+
+    def cmd(self, argv: list[str], timeout: float = 300, input=None) -> str:
+        try:
+            res = run(argv, timeout=timeout, input=input)
+        except CommandError as exc:
+            self.out.commands.append({"argv": exc.result.argv, "rc": exc.result.returncode, "stderr": exc.result.stderr[-4000:]})
+            raise StepFailed(str(exc)) from None
+        self.out.commands.append({"argv": argv, "rc": 0, "stderr": res.stderr[-2000:]})
+        return res.stdout
+
+    def blocked_by(self, item: str) -> str | None:
+        if not item:
+            return None
+        for f in self.out.failed:
+            if f == item or f in self._ancestors(item):
+                return f
+        return None
+
+    def _ancestors(self, item: str) -> set[str]:
+        seen, stack = set(), list(self.m.deps.get(item, []))
+        while stack:
+            d = stack.pop()
+            if d not in seen:
+                seen.add(d)
+                stack.extend(self.m.deps.get(d, []))
+        return seen
+
+    def run(self, steps: list[Step], fstab_entries) -> Outcome:
+        for step in steps:
+            if step.op == "fstab":
+                continue
+            culprit = self.blocked_by(step.item)
+            if culprit:
+                if culprit != step.item:
+                    self.out.failed.setdefault(step.item, f"depends on failed {culprit}")
+                continue
+            try:
+                detail = getattr(self, "op_" + step.op.replace("-", "_"), self.op_unsupported)(step)
+            except StepFailed as exc:
+                self.out.failed[step.item] = str(exc)
+                continue
+            self.journal.record(step, detail)
+            if step.item not in self.out.done:
+                self.out.done.append(step.item)
+            self.count += 1
+            if self.fault_after and self.count >= self.fault_after:
+                os._exit(99)  # test hook: simulate a crash right after this step
+        fs = next((s for s in steps if s.op == "fstab"), None)
+        if fs is not None:
+            self.out.fstab_changed = self.write_fstab(fs, fstab_entries(self.out.failed))
+        return self.out
+
+    # -- operations --------------------------------------------------------------
+    def op_unsupported(self, step: Step):
+        raise StepFailed(f"{step.op}: no executor for this operation in blockprov {self._version()}")
+
+    @staticmethod
+    def _version() -> str:
+        from blockprov import __version__
+
+        return __version__
+
+    def op_wipe(self, step: Step):
+        dev, mode = step.device, step.args.get("mode", "superblock")
+        self._forget_partitions(dev)
+        if mode == "pvremove":
+            self.cmd(["pvremove", "--force", "--force", "--yes", dev])
+        if mode == "superblock-recursive":
+            _label, _id, parts = read_table(dev)
+            for p in parts:
+                node = part_path(dev, p.number)
+                if os.path.exists(node):
+                    self.cmd(["wipefs", "--all", "--force", node])
+        if mode in ("zero", "random"):
+            self._fill(dev, mode)
+        self.cmd(["wipefs", "--all", "--force", dev])
+        return {"mode": mode}
+
+    def _fill(self, dev: str, mode: str) -> None:
+        fd = os.open(dev, os.O_WRONLY)
+        try:
+            size = os.lseek(fd, 0, os.SEEK_END)
+            os.lseek(fd, 0, os.SEEK_SET)
+            zero = bytes(CHUNK)
+            written, last = 0, -1
+            while written < size:
+                n = min(CHUNK, size - written)
+                os.write(fd, zero[:n] if mode == "zero" else os.urandom(n))
+                written += n
+                pct = written * 100 // size
+                if self.progress is not None and pct // 10 != last:
+                    last = pct // 10
+                    self._progress(f"wipe {mode} {dev}", pct)
+            os.fsync(fd)
+        except OSError as exc:
+            raise StepFailed(f"wipe {mode} {dev}: {exc.strerror}") from None
+        finally:
+            os.close(fd)
+
+    def _progress(self, what: str, pct: int) -> None:
+        if hasattr(self.progress, "isatty") and self.progress.isatty():
+            self.progress.write(f"\r{what}: {pct:3d}%" + ("\n" if pct >= 100 else ""))
+        else:
+            self.progress.write(json.dumps({"event": "progress", "what": what, "percent": pct}) + "\n")
+        self.progress.flush()
+
+    def _forget_partitions(self, disk: str) -> None:
+        """Drop the kernel's partitions of a disk we are about to rewrite (none may be in use)."""
+        name = os.path.basename(disk)
+        if os.path.isdir(f"/sys/class/block/{name}") and any(
+                os.path.exists(f"/sys/class/block/{name}/{p}/partition") for p in os.listdir(f"/sys/class/block/{name}")):
+            run(["partx", "--delete", disk], check=False, timeout=60)
+
+    def op_ptable(self, step: Step):
+        import parted
+
+        dev = step.device
+        ptable = step.args["ptable"]
+        slots = sorted(step.args["partitions"], key=lambda s: (s["kind"] == "logical", s["number"]))
+        try:
+            device = parted.getDevice(dev)
+            disk = parted.freshDisk(device, ptable)
+            sector = device.sectorSize
+            for s in slots:
+                geom = parted.Geometry(device=device, start=s["start"] // sector, length=s["size"] // sector)
+                ptype = {"primary": parted.PARTITION_NORMAL, "extended": parted.PARTITION_EXTENDED,
+                         "logical": parted.PARTITION_LOGICAL}[s["kind"]]
+                part = parted.Partition(disk=disk, type=ptype, geometry=geom)
+                disk.addPartition(part, constraint=parted.Constraint(exactGeom=geom))
+                if part.number != s["number"]:
+                    raise StepFailed(f"partition {s['id']}: parted numbered it {part.number}, config wants {s['number']}")
+                if ptable == "gpt" and s.get("name"):
+                    part.set_name(s["name"])
+                elif s.get("bootable"):
+                    part.setFlag(parted.PARTITION_BOOT)
+            disk.commitToDevice()
+        except (parted.PartedException, parted.DiskException, parted.PartitionException,
+                parted.GeometryException, parted.ConstraintException, parted.IOException) as exc:
+            raise StepFailed(f"partition table on {dev}: {exc}") from None
+        finally:
+            # pyparted keeps the device open; release it before other tools look.
+            try:
+                device.removeFromCache()
+            except Exception:  # noqa: BLE001 - best effort cleanup
+                pass
+        self._fix_ids(dev, slots)
+        self._tell_kernel(dev)
+        self._verify_table(dev, ptable, slots)
+        for s in slots:
+            if s["kind"] != "extended":
+                self.cmd(["wipefs", "--all", "--force", part_path(dev, s["number"])])
+        return {"ptable": ptable, "partitions": [s["number"] for s in slots]}
+
+    def _fix_ids(self, dev: str, slots: list[dict]) -> None:
+        """Type GUIDs/ids and PARTUUIDs: libparted 3.5 cannot set them, sfdisk can."""
+        _label, _id, parts = read_table(dev)
+        got = {p.number: p for p in parts}
+        for s in slots:
+            p = got.get(s["number"])
+            if s["kind"] == "extended" or p is None:
+                continue
+            if p.type.lower() != s["type"].lower():
+                self.cmd(["sfdisk", "--no-reread", "--no-tell-kernel", "--part-type", dev, str(s["number"]), s["type"]])
+            if s.get("uuid") and (p.uuid or "").lower() != s["uuid"].lower():
+                self.cmd(["sfdisk", "--no-reread", "--no-tell-kernel", "--part-uuid", dev, str(s["number"]), s["uuid"]])
+
+    def _tell_kernel(self, dev: str) -> None:
+        self.cmd(["partx", "--update", dev], timeout=60)
+        if os.path.exists("/run/udev/control"):
+            run(["udevadm", "settle", "--timeout=10"], check=False, timeout=15)
+
+    def _verify_table(self, dev: str, ptable: str, slots: list[dict]) -> None:
+        label, _id, parts = read_table(dev)
+        got = {p.number: p for p in parts}
+        if label != ptable:
+            raise StepFailed(f"{dev}: wrote {ptable}, read back {label}")
+        for s in slots:
+            p = got.get(s["number"])
+            if p is None or p.start != s["start"] or (s["kind"] != "extended" and p.size != s["size"]):
+                raise StepFailed(f"{dev}: partition {s['number']} reads back as {p} instead of {s}")
+            node = part_path(dev, s["number"])
+            if not os.path.exists(node):
+                raise StepFailed(f"{dev}: the kernel did not create {node}")
+
+    def op_part_add(self, step: Step):
+        import parted
+
+        s = step.args["partition"]
+        dev = step.device
+        try:
+            device = parted.getDevice(dev)
+            disk = parted.newDisk(device)
+            sector = device.sectorSize
+            geom = parted.Geometry(device=device, start=s["start"] // sector, length=s["size"] // sector)
+            ptype = parted.PARTITION_LOGICAL if s["kind"] == "logical" else parted.PARTITION_NORMAL
+            part = parted.Partition(disk=disk, type=ptype, geometry=geom)
+            disk.addPartition(part, constraint=parted.Constraint(exactGeom=geom))
+            if disk.type == "gpt" and s.get("name"):
+                part.set_name(s["name"])
+            if part.number != s["number"]:
+                raise StepFailed(f"parted numbered the new partition {part.number}, config wants {s['number']}")
+            disk.commitToDevice()
+        except (parted.PartedException, parted.DiskException, parted.PartitionException,
+                parted.GeometryException, parted.ConstraintException, parted.IOException) as exc:
+            raise StepFailed(f"add partition {s['number']} on {dev}: {exc}") from None
+        self._fix_ids(dev, [s])
+        self.cmd(["partx", "--add", "--nr", str(s["number"]), dev], timeout=60)
+        node = part_path(dev, s["number"])
+        self.cmd(["wipefs", "--all", "--force", node])
+        return {"number": s["number"]}
+
+    def op_mkfs(self, step: Step):
+        a = step.args
+        fat = None
+        item = self.m.by_id[step.item]
+        if item["fstype"] in ("fat12", "fat16", "fat32"):
+            fat = item["fstype"][3:]
+        self.cmd(mkfs.argv(a["fstype"], step.device, a.get("label"), a.get("uuid"), a.get("extra_options"), fat),
+                 timeout=1800)
+        return {"fstype": a["fstype"]}
+
+    def op_mount(self, step: Step):
+        target = step.args["target"]
+        os.makedirs(target, exist_ok=True)
+        self.cmd(["mount", "-t", step.args["fstype"], "-o", step.args["options"], step.device, target])
+        return {"target": target}
+
+    def op_swapon(self, step: Step):
+        self.cmd(["swapon", step.device])
+        return {}
+
+    def write_fstab(self, step: Step, entries: list[fstabmod.Entry]) -> bool:
+        path = self.paths.fstab
+        try:
+            old = path.read_text()
+        except FileNotFoundError:
+            old = ""
+        new = fstabmod.render(old, entries, set(p for p in step.args.get("held", []) if p))
+        if new == old:
+            return False
+        atomic_write(path, new)
+        self.journal.record(step, {"lines": len(entries)})
+        return True
