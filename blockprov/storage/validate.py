@@ -77,6 +77,8 @@ def schema_problems(storage: dict, prefix: str) -> list[Problem]:
             if len(parts) >= 2 and parts[0] == "config" and isinstance(parts[1], int) and parts[1] < len(items):
                 it = items[parts[1]]
                 item_id = it.get("id") if isinstance(it, dict) and isinstance(it.get("id"), str) else None
+            if parts and parts[-1] in ("size", "offset") and e.validator in ("oneOf", "pattern", "type", "minimum"):
+                continue  # reported by the size grammar check with a better message
             msg = e.message
             if e.validator == "additionalProperties":
                 msg = msg.replace("Additional properties are not allowed", "unknown key")
@@ -90,19 +92,25 @@ def validate(storage: dict, prefix: str = "$") -> list[Problem]:
     items = storage.get("config")
     if not isinstance(items, list):
         return problems
-    return problems + semantic_problems(items, prefix)
+    # Items the schema rejected are not examined further: their shape is unknown.
+    bad = {int(p.path[len(prefix) + 8:].split("]")[0]) for p in problems
+           if p.path.startswith(f"{prefix}.config[") and p.severity == "error"}
+    return problems + semantic_problems(items, prefix, bad)
 
 
-def semantic_problems(items: list, prefix: str) -> list[Problem]:
+def semantic_problems(items: list, prefix: str, skip: set[int] = frozenset()) -> list[Problem]:
     out: list[Problem] = []
     by_id: dict[str, int] = {}
-    good = [(i, it) for i, it in enumerate(items) if isinstance(it, dict) and isinstance(it.get("id"), str)]
+    good = [(i, it) for i, it in enumerate(items) if i not in skip and isinstance(it, dict)
+            and isinstance(it.get("id"), str) and isinstance(it.get("type"), str) and it["type"] in REFS]
 
     def P(i, key, code, msg, iid=None, severity="error"):
         path = f"{prefix}.config[{i}]" + (f".{key}" if key else "")
         out.append(Problem(code, path, iid if iid is not None else items[i].get("id"), msg, severity))
 
-    for i, it in good:
+    for i, it in enumerate(items):
+        if not (isinstance(it, dict) and isinstance(it.get("id"), str)):
+            continue
         if it["id"] in by_id:
             P(i, "id", "duplicate-id", f"id {it['id']!r} is already used by config[{by_id[it['id']]}]")
         else:
@@ -155,8 +163,7 @@ def semantic_problems(items: list, prefix: str) -> list[Problem]:
                 try:
                     sizes.parse(it[key])
                 except sizes.SizeError as exc:
-                    if not any(p.path == f"{prefix}.config[{i}].{key}" for p in out):
-                        P(i, key, "bad-size", str(exc))
+                    P(i, key, "bad-size", str(exc))
     out.extend(_partition_problems(items, good, by_id, prefix))
     return out
 

@@ -1,0 +1,208 @@
+import glob
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from blockprov.storage import layout, loader, validate
+from blockprov.storage.inventory import Device, Inventory, Part
+from blockprov.storage.model import Model
+from blockprov.storage.plan import Options, blank_inventory, plan
+from blockprov.storage.simulate import simulate
+from tests.conftest import CORPUS
+
+G = 1 << 30
+M = 1 << 20
+
+
+def model(items, version=1):
+    l = loader.from_document({"storage": {"version": version, "config": items}})
+    assert validate.errors(validate.validate(l.storage, l.prefix)) == []
+    return Model.build(l.storage, l.prefix)
+
+
+def disk_inv(*devs):
+    return Inventory(devices={d.path: d for d in devs})
+
+
+BASIC = [
+    {"id": "d0", "type": "disk", "serial": "S0", "ptable": "gpt", "wipe": "superblock"},
+    {"id": "p1", "type": "partition", "device": "d0", "size": "1G", "flag": "boot"},
+    {"id": "p2", "type": "partition", "device": "d0", "size": "2G"},
+    {"id": "f1", "type": "format", "volume": "p1", "fstype": "vfat"},
+    {"id": "f2", "type": "format", "volume": "p2", "fstype": "ext4", "label": "root"},
+    {"id": "m2", "type": "mount", "device": "f2", "path": "/srv/data"},
+    {"id": "m1", "type": "mount", "device": "f1", "path": "/srv"},
+]
+
+
+def statuses(p):
+    return {i.id: i.status for i in p.items}
+
+
+def test_blank_disk_creates_and_orders_mounts_by_depth():
+    p = plan(model(BASIC), disk_inv(Device("/dev/vdb", size=10 * G, serial="S0")))
+    assert set(statuses(p).values()) == {"create"}
+    mounts = [s.args["path"] for s in p.steps if s.op == "mount"]
+    assert mounts == ["/srv", "/srv/data"]
+    pt = next(s for s in p.steps if s.op == "ptable")
+    assert [(x["start"], x["size"]) for x in pt.args["partitions"]] == [(M, G), (M + G, 2 * G)]
+    assert pt.args["partitions"][0]["type"] == layout.FLAG_TYPES["boot"][0]
+
+
+def test_absent_disk_waits_and_others_proceed():
+    items = BASIC + [{"id": "d1", "type": "disk", "serial": "S1", "ptable": "gpt"},
+                     {"id": "q1", "type": "partition", "device": "d1", "size": "1G"}]
+    p = plan(model(items), disk_inv(Device("/dev/vdb", size=10 * G, serial="S0")))
+    s = statuses(p)
+    assert s["d1"] == s["q1"] == "waiting" and s["f2"] == "create"
+
+
+def test_serial_is_exact_not_substring():
+    p = plan(model(BASIC), disk_inv(Device("/dev/vdb", size=10 * G, serial="S00")))
+    assert statuses(p)["d0"] == "waiting"
+
+
+def test_ambiguous_match_is_error():
+    inv = disk_inv(Device("/dev/vdb", size=10 * G, serial="S0"), Device("/dev/vdc", size=10 * G, serial="S0"))
+    assert statuses(plan(model(BASIC), inv))["d0"] == "error"
+
+
+def test_refuses_disk_with_data_without_wipe():
+    items = [dict(BASIC[0])] + BASIC[1:]
+    del items[0]["wipe"]
+    inv = disk_inv(Device("/dev/vdb", size=10 * G, serial="S0", fstype="ext4"))
+    p = plan(model(items), inv)
+    assert statuses(p)["d0"] == "refused" and "add wipe" in p.by_id()["d0"].reason
+    assert p.steps == [] or all(s.op == "fstab" for s in p.steps)
+
+
+def test_refuses_in_use_disk_even_with_wipe():
+    inv = disk_inv(Device("/dev/vdb", size=10 * G, serial="S0", ptable="gpt", parts=[Part(1, M, G, layout.LINUX_GUID)]),
+                   Device("/dev/vdb1", kind="part", parent="/dev/vdb", number=1, size=G, mountpoints=["/x"]))
+    assert statuses(plan(model(BASIC), inv))["d0"] == "refused"
+
+
+def test_preserve_mismatch_is_conflict_with_expected_and_found():
+    items = [{"id": "d0", "type": "disk", "serial": "S0", "ptable": "gpt", "preserve": True},
+             {"id": "p1", "type": "partition", "device": "d0", "size": "1G", "preserve": True},
+             {"id": "f1", "type": "format", "volume": "p1", "fstype": "ext4", "preserve": True}]
+    inv = disk_inv(Device("/dev/vdb", size=10 * G, serial="S0", ptable="gpt", parts=[Part(1, M, 2 * G, layout.LINUX_GUID)]),
+                   Device("/dev/vdb1", kind="part", parent="/dev/vdb", number=1, size=2 * G, fstype="ext4"))
+    p = plan(model(items), inv)
+    ip = p.by_id()["p1"]
+    assert ip.status == "conflict" and ip.expected["size"] == G and ip.found["size"] == 2 * G
+    assert statuses(p)["f1"] == "blocked"
+
+
+def test_unknown_disk_is_never_touched():
+    inv = disk_inv(Device("/dev/vdb", size=10 * G, serial="S0"), Device("/dev/vdz", size=10 * G, serial="OTHER"))
+    p = plan(model(BASIC), inv)
+    assert all(s.device is None or not s.device.startswith("/dev/vdz") for s in p.steps)
+
+
+def test_msdos_extended_logical_layout():
+    items = [{"id": "d0", "type": "disk", "serial": "S0", "ptable": "msdos"},
+             {"id": "p1", "type": "partition", "device": "d0", "size": "1G", "flag": "boot"},
+             {"id": "p2", "type": "partition", "device": "d0", "size": "3G", "flag": "extended"},
+             {"id": "p5", "type": "partition", "device": "d0", "size": "1G", "flag": "logical"},
+             {"id": "p6", "type": "partition", "device": "d0", "size": "1G", "flag": "logical"}]
+    p = plan(model(items), disk_inv(Device("/dev/vdb", size=10 * G, serial="S0")))
+    slots = next(s for s in p.steps if s.op == "ptable").args["partitions"]
+    assert [(s["number"], s["kind"]) for s in slots] == [(1, "primary"), (2, "extended"), (5, "logical"), (6, "logical")]
+    assert slots[2]["start"] == slots[1]["start"] + M
+    assert slots[3]["start"] == slots[2]["start"] + G + M
+    assert slots[0]["bootable"]
+
+
+def test_partition_does_not_fit_known_disk():
+    p = plan(model(BASIC), disk_inv(Device("/dev/vdb", size=2 * G, serial="S0")))
+    assert statuses(p)["d0"] == "error" and "does not fit" in p.by_id()["d0"].reason
+
+
+def test_plan_is_deterministic_and_json():
+    inv = disk_inv(Device("/dev/vdb", size=10 * G, serial="S0"))
+    a, b = plan(model(BASIC), inv).to_json(), plan(model(BASIC), inv).to_json()
+    assert a == b and json.loads(json.dumps(a)) == a
+    assert set(a["items"][0]) >= {"id", "type", "status", "reason", "device"}
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(str(CORPUS / "*.yaml"))), ids=lambda p: p.rsplit("/", 1)[-1])
+def test_corpus_plans_on_blank_disks(path):
+    l = loader.load_file(path)
+    m = Model.build(l.storage, l.prefix)
+    p = plan(m, blank_inventory(m))
+    assert "error" not in statuses(p).values()
+    for ip in p.items:
+        if ip.status == "conflict":
+            assert m.by_id[ip.id].get("preserve"), ip
+    if not any(it.get("preserve") for it in m.items):
+        assert "conflict" not in statuses(p).values()
+
+
+# -- properties ---------------------------------------------------------------
+FSTYPES = ["ext4", "xfs", "btrfs", "vfat", "swap", "ext2"]
+
+
+@st.composite
+def configs(draw):
+    items, n_disks = [], draw(st.integers(1, 3))
+    paths = iter(f"/m{i}" for i in range(100))
+    for d in range(n_disks):
+        ptable = draw(st.sampled_from(["gpt", "msdos", None]))
+        disk = {"id": f"d{d}", "type": "disk", "serial": f"S{d}", "wipe": "superblock"}
+        if ptable is None:
+            items.append(disk)
+            vols = [disk["id"]]
+        else:
+            disk["ptable"] = ptable
+            items.append(disk)
+            vols = []
+            for k in range(draw(st.integers(1, 3 if ptable == "msdos" else 5))):
+                pid = f"d{d}p{k}"
+                items.append({"id": pid, "type": "partition", "device": disk["id"],
+                              "size": draw(st.sampled_from(["100M", "1G", "1.5G", 4 << 20, "10%"]))})
+                vols.append(pid)
+        for v in vols:
+            if draw(st.booleans()):
+                fst = draw(st.sampled_from(FSTYPES))
+                fmt = {"id": f"{v}f", "type": "format", "volume": v, "fstype": fst}
+                if draw(st.booleans()) and fst != "swap":
+                    fmt["label"] = "lbl"
+                items.append(fmt)
+                if draw(st.booleans()):
+                    items.append({"id": f"{v}m", "type": "mount", "device": fmt["id"],
+                                  "path": "none" if fst == "swap" else next(paths)})
+    order = draw(st.permutations(items))
+    return list(order)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(configs())
+def test_plan_of_applied_config_is_all_ok(items):
+    m = model(items)
+    inv = disk_inv(*(Device(f"/dev/vd{chr(98 + i)}", size=20 * G, serial=f"S{i}") for i in range(3)))
+    p1 = plan(m, inv, Options(target="/t"))
+    assert set(statuses(p1).values()) <= {"create", "ok"}
+    after = simulate(p1, inv)
+    p2 = plan(m, after, Options(target="/t"))
+    assert set(statuses(p2).values()) == {"ok"}, [(i.id, i.status, i.reason) for i in p2.items if i.status != "ok"]
+    assert [s.op for s in p2.steps] in ([], ["fstab"])
+    assert plan(m, inv, Options(target="/t")).to_json() == p1.to_json()
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                           lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+                           max_leaves=20)
+item_keys = st.sampled_from(["id", "type", "device", "volume", "size", "offset", "path", "ptable", "fstype",
+                             "devices", "preserve", "wipe", "number", "flag", "label", "raidlevel"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.dictionaries(item_keys, json_values | st.sampled_from(["disk", "partition", "d0", "1G", "/x"]),
+                                max_size=8), max_size=6), st.sampled_from([1, 2, "1", None]))
+def test_random_configs_only_give_clean_errors(items, version):
+    probs = validate.validate({"version": version, "config": items}, "$")
+    for pr in probs:
+        assert pr.code and pr.path.startswith("$") and pr.message

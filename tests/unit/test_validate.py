@@ -1,0 +1,75 @@
+"""One hand-written invalid config per check, each with its code and JSON path."""
+import glob
+
+import pytest
+import yaml
+
+from blockprov.storage import loader, validate
+from tests.conftest import CORPUS
+
+DISK = {"id": "d0", "type": "disk", "serial": "s0", "ptable": "gpt"}
+PART = {"id": "p1", "type": "partition", "device": "d0", "size": "1G"}
+FMT = {"id": "f1", "type": "format", "volume": "p1", "fstype": "ext4"}
+
+
+def problems(items, wrap=True):
+    doc = {"storage": {"version": 1, "config": items}} if wrap else {"version": 1, "config": items}
+    l = loader.from_document(doc)
+    return validate.errors(validate.validate(l.storage, l.prefix))
+
+
+@pytest.mark.parametrize("items,code,path,item_id", [
+    ([DISK, {**PART, "size": "1Gfoo"}], "bad-size", "$.storage.config[1].size", "p1"),
+    ([DISK, {**PART, "perserve": True}], "schema.additionalProperties", "$.storage.config[1]", "p1"),
+    ([DISK, {**DISK}], "duplicate-id", "$.storage.config[1].id", "d0"),
+    ([DISK, {**PART, "device": "nope"}], "dangling-ref", "$.storage.config[1].device", "p1"),
+    ([DISK, PART, {**FMT, "volume": "d0"}, {"id": "m", "type": "mount", "device": "p1", "path": "/x"}],
+     "wrong-ref-type", "$.storage.config[3].device", "m"),
+    ([{"id": "a", "type": "raid", "name": "a", "raidlevel": 1, "devices": ["b", "c"]},
+      {"id": "b", "type": "raid", "name": "b", "raidlevel": 1, "devices": ["a", "c"]},
+      {**DISK, "id": "c"}], "cycle", None, None),
+    ([{**DISK, "wipe": "superblock", "preserve": True}], "wipe-preserve", "$.storage.config[0].wipe", "d0"),
+    ([DISK, {**DISK, "id": "d1", "serial": "s1"}, {**PART}, {**PART, "id": "p2", "device": "d1"},
+      {"id": "r", "type": "raid", "name": "r", "raidlevel": 0, "devices": ["p1"], "spare_devices": ["p2"]}],
+     "raid-spares", "$.storage.config[4].spare_devices", "r"),
+    ([DISK, PART, {**FMT, "label": "a-label-far-too-long"}], "label-too-long", "$.storage.config[2].label", "f1"),
+    ([DISK, PART, {**FMT, "fstype": "xfs", "label": "thirteenchars"}], "label-too-long", "$.storage.config[2].label", "f1"),
+    ([DISK, {**PART, "offset": "1M", "size": "2G"}, {**PART, "id": "p2", "offset": "2G", "size": "1G"}],
+     "overlapping-partitions", "$.storage.config[2].offset", "p2"),
+    ([DISK, PART, FMT, {**PART, "id": "p2"}, {**FMT, "id": "f2", "volume": "p2"},
+      {"id": "m1", "type": "mount", "device": "f1", "path": "/srv"},
+      {"id": "m2", "type": "mount", "device": "f2", "path": "/srv/"}], "duplicate-mount", "$.storage.config[6].path", "m2"),
+    ([DISK, {**PART, "number": 1}, {**PART, "id": "p2", "number": 1}], "duplicate-partition-number",
+     "$.storage.config[2].number", "p2"),
+    ([DISK, {**PART, "flag": "logical"}], "flag-needs-msdos", "$.storage.config[1].flag", "p1"),
+    ([{"id": "x", "type": "floppy"}], "schema.enum", "$.storage.config[0].type", "x"),
+    ([DISK, {**PART, "device": 3}], "schema.type", "$.storage.config[1].device", "p1"),
+])
+def test_each_check(items, code, path, item_id):
+    probs = problems(items)
+    hits = [p for p in probs if p.code == code]
+    assert hits, probs
+    if path:
+        assert any(p.path == path and p.id == item_id for p in hits), hits
+
+
+def test_bare_form_paths():
+    probs = problems([DISK, {**PART, "size": "lots"}], wrap=False)
+    assert [p.path for p in probs] == ["$.config[1].size"]
+
+
+def test_version_and_shape():
+    l = loader.from_document({"version": 3, "config": {}})
+    codes = {p.code for p in validate.validate(l.storage, l.prefix)}
+    assert {"schema.enum", "schema.type"} <= codes
+
+
+def test_all_errors_collected():
+    probs = problems([DISK, {**DISK}, {**PART, "device": "zz", "size": "x"}])
+    assert {"duplicate-id", "dangling-ref", "bad-size"} <= {p.code for p in probs}
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(str(CORPUS / "*.yaml"))), ids=lambda p: p.rsplit("/", 1)[-1])
+def test_corpus_validates(path):
+    l = loader.load_file(path)
+    assert validate.errors(validate.validate(l.storage, l.prefix)) == []
