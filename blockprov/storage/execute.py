@@ -227,7 +227,9 @@ class Executor:
                 self.cmd(["sfdisk", "--no-reread", "--no-tell-kernel", "--part-uuid", dev, str(s["number"]), s["uuid"]])
 
     def _tell_kernel(self, dev: str) -> None:
-        self.cmd(["partx", "--update", dev], timeout=60)
+        # partx --update skips logical partitions; the disk is not in use, so delete and re-add.
+        self._forget_partitions(dev)
+        self.cmd(["partx", "--add", dev], timeout=60)
         if os.path.exists("/run/udev/control"):
             run(["udevadm", "settle", "--timeout=10"], check=False, timeout=15)
 

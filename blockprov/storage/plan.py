@@ -450,7 +450,7 @@ def table_matches(dev: Device, slots: list[layout.Slot]) -> bool:
         return False
     for s in slots:
         p = got[s.number]
-        if (p.start, p.kind) != (s.start, s.kind) or not _same("type", s.type, p.type):
+        if (p.start, p.kind) != (s.start, s.kind) or s.kind != "extended" and not _same("type", s.type, p.type):
             return False
         if s.kind != "extended" and p.size != s.size:
             return False
