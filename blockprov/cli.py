@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--root", default="/", help="root for state files (var/lib/blockprov)")
     ap.add_argument("--dry-run", action="store_true", help="plan only; write nothing")
     ap.add_argument("--json", action="store_true")
+    sub.add_parser("demo", help="apply a bundled example to loop-backed disks, twice, then clean up")
     return p
 
 
@@ -42,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         from blockprov import storage_cli
 
         return storage_cli.run(args)
+    if args.cmd == "demo":
+        from blockprov import demo
+
+        return demo.main()
     return EXIT_FAIL
 
 

@@ -110,4 +110,8 @@ def _show(model, items, steps, as_json: bool, report=None) -> None:
     counts: dict[str, int] = {}
     for i in items:
         counts[i.status] = counts.get(i.status, 0) + 1
-    print(f"\n{len(items)} items: {render.summary(counts)}; {len(steps)} step(s)")
+    n = len([s for s in steps if s.op != "fstab"])
+    tail = ""
+    if report is not None:
+        tail = "; fstab updated" if report.fstab_changed else "; fstab unchanged"
+    print(f"\n{len(items)} items: {render.summary(counts)}; {n} device step(s){tail}")
