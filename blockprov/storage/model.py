@@ -101,15 +101,21 @@ class Model:
 
 
 def add_mount_nesting(m: Model) -> None:
-    """A mount depends on every mount whose path is a proper parent of its own."""
-    mounts = [it for it in m.items if it["type"] == "mount" and str(it.get("path", "")).startswith("/")]
-    for it in mounts:
-        p = it["path"].rstrip("/") + "/"
-        for other in mounts:
-            q = other["path"].rstrip("/") + "/"
-            if other is not it and p.startswith(q) and p != q and other["id"] not in m.deps[it["id"]]:
-                m.deps[it["id"]].append(other["id"])
-                m.children[other["id"]].append(it["id"])
+    """A mount depends on the mount of each parent directory of its path (nearest ones first)."""
+    by_path: dict[str, str] = {}
+    for it in m.items:
+        if it["type"] == "mount" and str(it.get("path", "")).startswith("/"):
+            by_path.setdefault("/" + "/".join(p for p in it["path"].split("/") if p), it["id"])
+    for path, iid in by_path.items():
+        parts = [p for p in path.split("/") if p]
+        for k in range(len(parts) - 1, -1, -1):
+            parent = "/" + "/".join(parts[:k])
+            pid = by_path.get(parent)
+            if pid and pid != iid:
+                if pid not in m.deps[iid]:
+                    m.deps[iid].append(pid)
+                    m.children[pid].append(iid)
+                break
 
 
 def mount_depth(item: dict) -> int:
