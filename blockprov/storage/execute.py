@@ -179,6 +179,8 @@ class Executor:
         dev = step.device
         ptable = step.args["ptable"]
         slots = sorted(step.args["partitions"], key=lambda s: (s["kind"] == "logical", s["number"]))
+        if ptable == "gpt" and [s["number"] for s in slots] != list(range(1, len(slots) + 1)):
+            return self._ptable_sfdisk(dev, slots)
         try:
             device = parted.getDevice(dev)
             disk = parted.freshDisk(device, ptable)
@@ -212,6 +214,25 @@ class Executor:
             if s["kind"] != "extended":
                 self.cmd(["wipefs", "--all", "--force", part_path(dev, s["number"])])
         return {"ptable": ptable, "partitions": [s["number"] for s in slots]}
+
+    def _ptable_sfdisk(self, dev: str, slots: list[dict]):
+        """GPT with gaps in the numbering (libparted always takes the lowest free number)."""
+        lines = ["label: gpt", "unit: sectors"]
+        sector = int(open(f"/sys/class/block/{os.path.basename(dev)}/queue/logical_block_size").read())
+        for s in slots:
+            f = [f"start={s['start'] // sector}", f"size={s['size'] // sector}", f"type={s['type']}"]
+            if s.get("name"):
+                f.append(f'name="{s["name"]}"')
+            if s.get("uuid"):
+                f.append(f"uuid={s['uuid']}")
+            lines.append(f"{part_path(dev, s['number'])} : " + ", ".join(f))
+        self.cmd(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", "--wipe", "always", dev],
+                 input="\n".join(lines) + "\n")
+        self._tell_kernel(dev)
+        self._verify_table(dev, "gpt", slots)
+        for s in slots:
+            self.cmd(["wipefs", "--all", "--force", part_path(dev, s["number"])])
+        return {"ptable": "gpt", "partitions": [s["number"] for s in slots], "tool": "sfdisk"}
 
     def _fix_ids(self, dev: str, slots: list[dict]) -> None:
         """Type GUIDs/ids and PARTUUIDs: libparted 3.5 cannot set them, sfdisk can."""
