@@ -96,8 +96,10 @@ def apply(model, root: str = "/", target: str | None = None, dry_run: bool = Fal
 
         ex = Executor(model, paths, progress)
         fs_step = next((s for s in plan.steps if s.op == "fstab"), None)
-        out = ex.run(plan.steps, lambda failed: fstab_entries(fs_step, probe(), failed))
-        final = planner.plan(model, probe(), opts) if plan.steps else plan
+        device_steps = any(s.op != "fstab" for s in plan.steps)
+        # Nothing but fstab to do: the inventory just probed is still the truth; skip re-probing.
+        out = ex.run(plan.steps, lambda failed: fstab_entries(fs_step, probe() if device_steps else inv, failed))
+        final = planner.plan(model, probe(), opts) if device_steps else plan
     after = final.by_id()
     items = []
     for ip in plan.items:
