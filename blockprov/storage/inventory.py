@@ -28,6 +28,7 @@ class Device:
     size: int = 0
     sector_size: int = 512
     serial: str | None = None
+    serial_ids: list[str] = field(default_factory=list)  # ID_SERIAL, ID_SERIAL_SHORT, ID_SCSI_SERIAL
     wwn: str | None = None
     links: list[str] = field(default_factory=list)
     ptable: str | None = None  # gpt | msdos

@@ -109,14 +109,16 @@ def blank_inventory(model: Model) -> Inventory:
 
 
 def match_disk(item: dict, inv: Inventory) -> tuple[list[Device], str]:
-    keys = {k: item[k] for k in ("serial", "wwn", "path") if item.get(k)}
+    keys = {k: item[k] for k in ("serial", "wwn", "path", "device_id") if item.get(k)}
     if not keys:
-        return [], "no serial, wwn or path to find it by"
+        return [], "no serial, wwn, path or device_id to find it by"
     found = []
     for d in inv.devices.values():
         if d.kind == "part":
             continue
-        if "serial" in keys and d.serial != keys["serial"]:
+        if "serial" in keys and keys["serial"] != d.serial and keys["serial"] not in d.serial_ids:
+            continue
+        if "device_id" in keys and f"/dev/disk/by-path/ccw-{keys['device_id']}" not in d.links:
             continue
         if "wwn" in keys and (d.wwn or "").lower() != keys["wwn"].lower():
             continue
@@ -274,7 +276,10 @@ class _Planner:
         if vst.new:
             return "create", "new volume", "superblock"
         dev = self.inv.devices.get(vst.device or "")
-        have = fs_norm(dev.fstype) if dev else None
+        if dev is None:
+            # Never assume blank what could not be seen: it may hold data the probe missed.
+            return "waiting", f"{vst.device} is not visible to the kernel (yet); its contents are unknown", None
+        have = fs_norm(dev.fstype)
         if have == desired_sig:
             return "same", "", None
         busy = self.inv.in_use_tree(vst.device) if dev else None

@@ -151,6 +151,7 @@ def probe(only: list[str] | None = None) -> Inventory:
             else int(_read(d.resolve().parent / "queue" / "logical_block_size", "512") or 512),
             serial=props.get("ID_SERIAL_SHORT") or props.get("ID_SCSI_SERIAL") or props.get("ID_SERIAL")
             or _read(d / "device" / "serial") or None,
+            serial_ids=sorted({props[k] for k in ("ID_SERIAL", "ID_SERIAL_SHORT", "ID_SCSI_SERIAL") if props.get(k)}),
             wwn=props.get("ID_WWN_WITH_EXTENSION") or props.get("ID_WWN") or _read(d / "wwid") or None,
             links=sorted(links.get(path, [])),
             mountpoints=mounted.get(devno, []),

@@ -64,9 +64,29 @@ def test_serial_is_exact_not_substring():
     assert statuses(p)["d0"] == "waiting"
 
 
+def test_serial_matches_any_udev_serial_form_and_all_keys_must_agree():
+    dev = Device("/dev/sda", size=10 * G, serial="S0-short", serial_ids=["0QEMU_QEMU_HARDDISK_S0", "S0-short"],
+                 wwn="0x5000c500a0b1c2d3", links=["/dev/disk/by-id/wwn-0x5000c500a0b1c2d3"])
+    for keys, want in [({"serial": "0QEMU_QEMU_HARDDISK_S0"}, "create"), ({"wwn": "0x5000C500A0B1C2D3"}, "create"),
+                       ({"path": "/dev/disk/by-id/wwn-0x5000c500a0b1c2d3"}, "create"),
+                       ({"serial": "S0-short", "wwn": "0xdead"}, "waiting"), ({"serial": "QEMU"}, "waiting")]:
+        items = [{"id": "d0", "type": "disk", "ptable": "gpt", **keys}]
+        assert statuses(plan(model(items), disk_inv(dev)))["d0"] == want, keys
+
+
+def test_unseen_partition_is_never_assumed_blank():
+    items = [{"id": "d0", "type": "disk", "serial": "S0", "ptable": "gpt"},
+             {"id": "p1", "type": "partition", "device": "d0", "size": "1G"},
+             {"id": "f1", "type": "format", "volume": "p1", "fstype": "ext4"}]
+    inv = disk_inv(Device("/dev/vdb", size=10 * G, serial="S0", ptable="gpt", parts=[Part(1, M, G, layout.LINUX_GUID)]))
+    p = plan(model(items), inv)
+    assert statuses(p) == {"d0": "ok", "p1": "ok", "f1": "waiting"} and not [s for s in p.steps if s.op == "mkfs"]
+
+
 def test_ambiguous_match_is_error():
     inv = disk_inv(Device("/dev/vdb", size=10 * G, serial="S0"), Device("/dev/vdc", size=10 * G, serial="S0"))
-    assert statuses(plan(model(BASIC), inv))["d0"] == "error"
+    p = plan(model(BASIC), inv)
+    assert statuses(p)["d0"] == "error" and "/dev/vdb" in p.by_id()["d0"].reason and "/dev/vdc" in p.by_id()["d0"].reason
 
 
 def test_refuses_disk_with_data_without_wipe():
@@ -209,3 +229,26 @@ def test_random_configs_only_give_clean_errors(items, version):
         assert pr.code and pr.path.startswith("$") and pr.message
     # The compiled fast gate used for large configs agrees with the full validator.
     assert validate.schema_valid_fast(doc) == (validate.schema_problems(doc, "$") == [])
+
+
+def test_recorded_inventory_via_cli(tmp_path):
+    """A fixture recorded with `blockprov storage inventory --json` from a real loop disk."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "inventory-loop-gpt-ext4.json"
+    base = [{"id": "d0", "type": "disk", "path": "/dev/loop99", "ptable": "gpt"},
+            {"id": "p1", "type": "partition", "device": "d0", "size": "200M", "partition_name": "data"},
+            {"id": "f1", "type": "format", "volume": "p1", "fstype": "ext4", "label": "keep"}]
+    cases = [(base, 0, {"d0": "ok", "p1": "ok", "f1": "ok"}),
+             ([base[0], dict(base[1], size="300M")], 1, {"d0": "refused", "p1": "blocked"}),
+             ([dict(base[0], preserve=True), dict(base[1], preserve=True), dict(base[2], fstype="xfs", preserve=True)],
+              1, {"d0": "ok", "p1": "ok", "f1": "conflict"})]
+    for items, rc, want in cases:
+        cfg = tmp_path / "c.json"
+        cfg.write_text(json.dumps({"version": 1, "config": items}))
+        res = subprocess.run([sys.executable, "-m", "blockprov", "storage", "plan", str(cfg), "--inventory", str(fixture),
+                              "--json"], capture_output=True, text=True)
+        assert res.returncode == rc, res.stderr
+        assert {i["id"]: i["status"] for i in json.loads(res.stdout)["items"]} == want
