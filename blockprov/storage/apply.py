@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,11 +58,11 @@ def fstab_entries(step: planner.Step | None, inv: Inventory, failed: dict[str, s
 def _ensure_partition_nodes(model, inv: Inventory) -> bool:
     """Tell the kernel about partitions of the config's disks that it does not know (read-only)."""
     added = False
-    p0 = planner.plan(model, inv)
-    for ip in p0.items:
-        if ip.type not in ("disk", "device") or not ip.device:
+    for it in model.items:
+        if it["type"] not in ("disk", "device"):
             continue
-        dev = inv.devices.get(ip.device)
+        found, _desc = planner.match_disk(it, inv)
+        dev = found[0] if len(found) == 1 else None
         if dev is None or not dev.parts:
             continue
         if any(part_path(dev.path, p.number) not in inv.devices for p in dev.parts if p.kind != "extended"):
@@ -73,10 +72,6 @@ def _ensure_partition_nodes(model, inv: Inventory) -> bool:
                 run(["partx", "--add", dev.path], check=False, timeout=60)
             added = True
     return added
-
-
-class Locked(Exception):
-    pass
 
 
 def apply(model, root: str = "/", target: str | None = None, dry_run: bool = False, progress=None,

@@ -28,6 +28,13 @@ class StepFailed(Exception):
     pass
 
 
+def _parted_errors() -> tuple[type[Exception], ...]:
+    import parted
+
+    return (parted.PartedException, parted.DiskException, parted.PartitionException,
+            parted.GeometryException, parted.ConstraintException, parted.IOException)
+
+
 @dataclass
 class Outcome:
     done: list[str] = field(default_factory=list)  # item ids whose steps all ran
@@ -198,8 +205,7 @@ class Executor:
                 elif s.get("bootable"):
                     part.setFlag(parted.PARTITION_BOOT)
             disk.commitToDevice()
-        except (parted.PartedException, parted.DiskException, parted.PartitionException,
-                parted.GeometryException, parted.ConstraintException, parted.IOException) as exc:
+        except _parted_errors() as exc:
             raise StepFailed(f"partition table on {dev}: {exc}") from None
         finally:
             # pyparted keeps the device open; release it before other tools look.
@@ -285,8 +291,7 @@ class Executor:
             if part.number != s["number"]:
                 raise StepFailed(f"parted numbered the new partition {part.number}, config wants {s['number']}")
             disk.commitToDevice()
-        except (parted.PartedException, parted.DiskException, parted.PartitionException,
-                parted.GeometryException, parted.ConstraintException, parted.IOException) as exc:
+        except _parted_errors() as exc:
             raise StepFailed(f"add partition {s['number']} on {dev}: {exc}") from None
         self._fix_ids(dev, [s])
         self.cmd(["partx", "--add", "--nr", str(s["number"]), dev], timeout=60)

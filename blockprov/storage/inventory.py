@@ -93,7 +93,7 @@ class Inventory:
         dev = self.devices.get(path)
         if dev is None:
             return None
-        why = dev.in_use() or (f"active swap" if path in self.swaps else None)
+        why = dev.in_use() or ("active swap" if path in self.swaps else None)
         if why:
             return f"{path} {why}"
         for p in self.partitions_of(path):

@@ -14,7 +14,6 @@ from blockprov.storage.inventory import Device, Inventory, part_path
 from blockprov.storage.model import Model
 
 GOOD = ("create", "ok")
-WAIT = ("waiting",)
 FS_ALIASES = {"fat": "vfat", "fat12": "vfat", "fat16": "vfat", "fat32": "vfat"}
 MEMBER_SIG = {"raid": "linux_raid_member", "lvm_volgroup": "LVM2_member", "dm_crypt": "crypto_LUKS",
               "bcache": "bcache", "zpool": "zfs_member"}
@@ -78,7 +77,6 @@ class _St:
     reason: str = ""
     device: str | None = None
     new: bool = False  # the device is (re)made by this plan: its old contents are gone anyway
-    size: int | None = None
 
 
 def fs_norm(fstype: str | None) -> str | None:
@@ -184,7 +182,7 @@ class _Planner:
             return self.set(it, _St("unsupported", f"ptable {ptable} is not supported here", dev.path))
         if ptable is None:
             why = "used whole" + (" (preserved)" if it.get("preserve") else "")
-            return self.set(it, _St("ok", why, dev.path, size=dev.size))
+            return self.set(it, _St("ok", why, dev.path))
         try:
             slots = layout.compute(dev.size, dev.sector_size, ptable, parts, self.m.version)
         except layout.LayoutError as exc:
@@ -197,10 +195,10 @@ class _Planner:
             if dev.ptable != ptable:
                 return self.set(it, _St("conflict", f"expected a {ptable} table, found {dev.ptable or 'none'}", dev.path),
                                 {"ptable": ptable}, observed)
-            return self.set(it, _St("ok", f"preserved {ptable} table verified", dev.path, size=dev.size))
+            return self.set(it, _St("ok", f"preserved {ptable} table verified", dev.path))
         if dev.ptable == ptable and table_matches(dev, slots):
             return self.set(it, _St("ok", f"{ptable} table with {len(slots)} partitions already as desired",
-                                    dev.path, size=dev.size))
+                                    dev.path))
         busy = self.inv.in_use_tree(dev.path)
         if busy:
             return self.set(it, _St("refused", f"in use: {busy}", dev.path))
@@ -215,7 +213,7 @@ class _Planner:
         self.steps.append(Step("ptable", it["id"], dev.path, {
             "ptable": ptable, "partitions": [asdict(s) for s in slots]}))
         why = f"new {ptable} table, {len(slots)} partitions" + (f" (replacing {holds})" if holds else "")
-        self.set(it, _St("create", why, dev.path, new=True, size=dev.size))
+        self.set(it, _St("create", why, dev.path, new=True))
 
     def do_partition(self, it: dict) -> None:
         disk = self.m.by_id[it["device"]]
@@ -226,11 +224,10 @@ class _Planner:
         path = part_path(dst.device, slot.number)
         dev = self.inv.devices.get(dst.device)
         if dst.new:
-            return self.set(it, _St("create", f"partition {slot.number}, {sizes.human(slot.size)}", path, new=True,
-                                    size=slot.size))
+            return self.set(it, _St("create", f"partition {slot.number}, {sizes.human(slot.size)}", path, new=True))
         observed = next((p for p in (dev.parts if dev else []) if p.number == slot.number), None)
         if not disk.get("preserve"):
-            return self.set(it, _St("ok", "already as desired", path, size=slot.size))
+            return self.set(it, _St("ok", "already as desired", path))
         want = {"number": slot.number}
         if "size" in it:
             want["size"] = slot.size
@@ -256,7 +253,7 @@ class _Planner:
             return self.set(it, _St(status, f"partition {slot.number} differs: {what}{hint}", path),
                             want, {k: got.get(k) for k in want})
         why = "preserved partition verified" if it.get("preserve") else "already as desired"
-        self.set(it, _St("ok", why, path, size=observed.size))
+        self.set(it, _St("ok", why, path))
 
     def add_partition(self, it: dict, dev: Device, slot: layout.Slot, path: str) -> None:
         for p in dev.parts:
@@ -265,8 +262,7 @@ class _Planner:
             if slot.start < p.start + p.size and p.start < slot.start + slot.size:
                 return self.set(it, _St("refused", f"would overlap existing partition {p.number}", path))
         self.steps.append(Step("part-add", it["id"], dev.path, {"partition": asdict(slot), "ptable": dev.ptable}))
-        self.set(it, _St("create", f"add partition {slot.number} to the preserved table", path, new=True,
-                         size=slot.size))
+        self.set(it, _St("create", f"add partition {slot.number} to the preserved table", path, new=True))
 
     # -- contents ---------------------------------------------------------------
     def consume(self, it: dict, vol_id: str, desired_sig: str) -> tuple[str, str, str | None]:
@@ -465,9 +461,10 @@ def table_matches(dev: Device, slots: list[layout.Slot]) -> bool:
 
 
 def _same(key: str, want, got) -> bool:
-    if key == "type" and isinstance(want, str) and isinstance(got, str):
-        return want.lower().lstrip("0x") == got.lower().lstrip("0x") if len(want) <= 4 else want.upper() == got.upper()
-    if key == "uuid" and isinstance(want, str) and isinstance(got, str):
+    """Types and uuids compare case-insensitively; MBR ids by value ("0f" == "f")."""
+    if key in ("type", "uuid") and isinstance(want, str) and isinstance(got, str):
+        if key == "type" and len(want) <= 4 and len(got) <= 4:
+            return int(want, 16) == int(got, 16)
         return want.lower() == got.lower()
     return want == got
 

@@ -1,6 +1,7 @@
 """Class A curtin corpus configs applied to loop disks (serial/wwn/path rewritten to the loop path)."""
 import copy
 import re
+import subprocess
 
 import pytest
 
@@ -41,7 +42,6 @@ def test_class_a_config_applies_and_reruns(loops, tmp_path, name):
                 it["wipe"] = "superblock"
         rc, rep = apply(write_config(tmp_path / "prep.yaml", prep, storage.get("version", 1)), tmp_path / "prep")
         assert rc == 0, rep
-        import subprocess
         subprocess.run(["umount", "-R", str(tmp_path / "prep")], capture_output=True)
     cfg = write_config(tmp_path / "c.yaml", items, storage.get("version", 1))
     rc, rep = apply(cfg, root)

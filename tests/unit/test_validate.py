@@ -2,7 +2,6 @@
 import glob
 
 import pytest
-import yaml
 
 from blockprov.storage import loader, validate
 from tests.conftest import CORPUS
