@@ -35,6 +35,10 @@ class Paths:
         return self.state / "storage" / "journal.json"
 
     @property
+    def cache(self) -> Path:
+        return self.under(self.root, "var/cache/blockprov")
+
+    @property
     def run(self) -> Path:
         return self.under(self.root, "run/blockprov")
 

@@ -8,7 +8,7 @@ import sys
 from blockprov.cli import EXIT_FAIL, EXIT_INVALID, EXIT_OK, EXIT_WAITING, emit
 
 
-def load_valid(path: str, as_json: bool):
+def load_valid(path: str, as_json: bool, verdicts=None):
     """(Model, problems) or (None, problems); problems already printed when invalid."""
     from blockprov.storage import loader, validate
     from blockprov.storage.model import Model
@@ -19,7 +19,7 @@ def load_valid(path: str, as_json: bool):
         probs = [validate.Problem("load", "$", None, str(exc))]
         _print_problems(probs, as_json, valid=False)
         return None, probs
-    probs = validate.validate(loaded.storage, loaded.prefix)
+    probs = validate.validate(loaded.storage, loaded.prefix, verdicts)
     if validate.errors(probs):
         _print_problems(probs, as_json, valid=False)
         return None, probs
@@ -56,7 +56,14 @@ def run(args) -> int:
                                                            ("label", d.label), ("uuid", d.fsuuid)) if v)
                 print(f"{d.path:<20} {d.kind:<6} {d.size:>14} {extra}")
         return EXIT_OK
-    model, probs = load_valid(args.file, args.json)
+    verdicts = None
+    if cmd == "apply":
+        from pathlib import Path
+
+        from blockprov.paths import Paths
+
+        verdicts = Paths(Path(args.root)).cache / "storage-schema-verdicts.json"
+    model, probs = load_valid(args.file, args.json, verdicts)
     if model is None:
         return EXIT_INVALID
     if cmd == "validate":
@@ -83,7 +90,7 @@ def run(args) -> int:
         else:
             from blockprov.storage.probe import probe
 
-            inv = probe()
+            inv = probe(scope=lambda topo: planner.disks_needed(model, topo))
         p = planner.plan(model, inv, planner.Options(target=args.target))
         _show(model, p.items, p.steps, args.json)
         return exit_code(p.counts())

@@ -78,9 +78,12 @@ def apply(model, root: str = "/", target: str | None = None, dry_run: bool = Fal
           inventory: Inventory | None = None) -> Report:
     paths = Paths(Path(root), Path(target) if target else None)
     opts = planner.Options(target=str(paths.tgt))
-    inv = inventory or probe()
+    def look() -> Inventory:
+        return probe(scope=lambda topo: planner.disks_needed(model, topo))
+
+    inv = inventory or look()
     if not dry_run and inventory is None and _ensure_partition_nodes(model, inv):
-        inv = probe()
+        inv = look()
     plan = planner.plan(model, inv, opts)
     if dry_run:
         return Report(plan.items, plan.steps)
@@ -93,8 +96,8 @@ def apply(model, root: str = "/", target: str | None = None, dry_run: bool = Fal
         fs_step = next((s for s in plan.steps if s.op == "fstab"), None)
         device_steps = any(s.op != "fstab" for s in plan.steps)
         # Nothing but fstab to do: the inventory just probed is still the truth; skip re-probing.
-        out = ex.run(plan.steps, lambda failed: fstab_entries(fs_step, probe() if device_steps else inv, failed))
-        final = planner.plan(model, probe(), opts) if device_steps else plan
+        out = ex.run(plan.steps, lambda failed: fstab_entries(fs_step, look() if device_steps else inv, failed))
+        final = planner.plan(model, look(), opts) if device_steps else plan
     after = final.by_id()
     items = []
     for ip in plan.items:

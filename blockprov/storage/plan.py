@@ -127,6 +127,23 @@ def match_disk(item: dict, inv: Inventory) -> tuple[list[Device], str]:
     return found, desc
 
 
+FLAT_TYPES = frozenset({"disk", "partition", "format", "mount"})
+
+
+def disks_needed(model: Model, inv: Inventory) -> set[str] | None:
+    """Whole disks whose signatures the plan can depend on: every candidate of every disk item.
+
+    None (everything) when the config stacks devices, whose members may be anywhere.
+    """
+    if any(it["type"] not in FLAT_TYPES for it in model.items):
+        return None
+    out: set[str] = set()
+    for it in model.items:
+        if it["type"] == "disk":
+            out.update(d.path for d in match_disk(it, inv)[0])
+    return out
+
+
 class _Planner:
     def __init__(self, model: Model, inv: Inventory, opts: Options):
         self.m, self.inv, self.opts = model, inv, opts
@@ -284,7 +301,8 @@ class _Planner:
         if dev is not None and dev.parts and vol["type"] != "partition" and not vol.get("wipe"):
             return "refused", f"{vst.device} holds a {dev.ptable} table; add wipe to {vol_id} to replace it", None
         if not have and not (dev and dev.parts):
-            return "create", "volume is blank", "superblock" if vol.get("wipe") else None
+            # Blank to blkid is not empty: old data without a signature is exactly what zero/random wipes are for.
+            return "create", "volume is blank", vol.get("wipe")
         if vol.get("wipe"):
             return "create", f"replacing {have or 'partition table'} (wipe: {vol['wipe']})", vol["wipe"]
         return "refused", f"{vst.device} holds {have}; add wipe to {vol_id} to replace it, or preserve: true to keep it", None

@@ -113,8 +113,51 @@ def _mountinfo() -> tuple[dict[str, list[str]], dict[str, str]]:
     return by_devno, mounts
 
 
-def probe(only: list[str] | None = None) -> Inventory:
-    """Snapshot all block devices (or only the named disks and their partitions)."""
+def probe(only: list[str] | None = None, scope=None) -> Inventory:
+    """Snapshot block devices: topology of all (cheap: sysfs, udev db, links), signatures and tables of some.
+
+    ``only`` limits the snapshot to the named disks and their partitions. ``scope``
+    is a function of the topology-only Inventory returning the whole disks whose
+    signatures and tables are needed (or None for all): a disk the config cannot
+    name is then never opened, and a run costs no ``blkid`` on unrelated disks.
+    """
+    inv = topology(only)
+    wanted = scope(inv) if scope is not None else None
+    if wanted is None:
+        deep = list(inv.devices)
+    else:
+        deep = _closure(inv, wanted)
+    add_signatures(inv, deep)
+    return inv
+
+
+def _closure(inv: Inventory, disks: set[str]) -> list[str]:
+    """The disks, their partitions and everything stacked on them (holders, recursively)."""
+    out: list[str] = []
+    stack = [d for d in inv.devices if d in disks or inv.devices[d].parent in disks]
+    while stack:
+        path = stack.pop()
+        if path in out or path not in inv.devices:
+            continue
+        out.append(path)
+        stack.extend(f"/dev/{h}" for h in inv.devices[path].holders)
+    return sorted(out)
+
+
+def add_signatures(inv: Inventory, paths: list[str]) -> None:
+    sigs = _blkid(paths)
+    for path in paths:
+        dev = inv.devices[path]
+        s = sigs.get(path, {})
+        dev.fstype = s.get("TYPE") or None
+        dev.fsuuid = s.get("UUID") or None
+        dev.label = s.get("LABEL") or None
+        if s.get("PTTYPE") and dev.kind != "part":
+            dev.ptable, dev.ptuuid, dev.parts = read_table(path)
+
+
+def topology(only: list[str] | None = None) -> Inventory:
+    """All block devices with what sysfs, the udev database, /dev/disk and mountinfo say; no signatures."""
     mounted, mounts = _mountinfo()
     links = _links()
     inv = Inventory(mounts=mounts)
@@ -163,12 +206,4 @@ def probe(only: list[str] | None = None) -> Inventory:
             members=sorted(f"/dev/{s}" for s in os.listdir(d / "slaves")) if (d / "slaves").is_dir() else [],
         )
         inv.devices[path] = dev
-    sigs = _blkid(list(inv.devices))
-    for path, dev in inv.devices.items():
-        s = sigs.get(path, {})
-        dev.fstype = s.get("TYPE") or None
-        dev.fsuuid = s.get("UUID") or None
-        dev.label = s.get("LABEL") or None
-        if s.get("PTTYPE") and dev.kind != "part":
-            dev.ptable, dev.ptuuid, dev.parts = read_table(path)
     return inv

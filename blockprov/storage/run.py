@@ -1,11 +1,14 @@
 """Run external commands: argv lists only, a timeout always, output captured.
 
 A thin wrapper over ``sh`` so every command the agent runs is logged the same
-way and the report can carry its stderr.
+way and the report can carry its stderr. The time limit is enforced by
+coreutils ``timeout`` rather than sh's ``_timeout``: the latter joins a polling
+thread that adds 100 ms to every command, which made a first apply 1.7 s slower.
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 
 
@@ -27,19 +30,24 @@ class CommandError(Exception):
 def run(argv: list[str], *, check: bool = True, timeout: float = 120, input: str | bytes | None = None) -> Result:
     import sh  # lazy: not needed for --help, validate or plan
 
-    cmd = sh.Command(argv[0])
-    kw = dict(_timeout=timeout, _ok_code=list(range(256)), _return_cmd=True, _decode_errors="replace")
+    if shutil.which(argv[0]) is None:
+        res = Result(argv, 127, "", f"{argv[0]}: command not found")
+        if check:
+            raise CommandError(res)
+        return res
+    cmd = sh.Command("timeout")
+    kw = dict(_ok_code=list(range(256)), _return_cmd=True, _decode_errors="replace")
     if input is not None:
         kw["_in"] = input
     try:
-        proc = cmd(*argv[1:], **kw)
+        proc = cmd("--kill-after=5", f"{timeout:g}", *argv, **kw)
     except sh.CommandNotFound:
         res = Result(argv, 127, "", f"{argv[0]}: command not found")
-    except sh.TimeoutException:
-        res = Result(argv, 124, "", f"timed out after {timeout} s")
     else:
         res = Result(argv, proc.exit_code, proc.stdout.decode() if isinstance(proc.stdout, bytes) else str(proc),
                      proc.stderr.decode(errors="replace") if isinstance(proc.stderr, bytes) else proc.stderr)
+    if res.returncode in (124, 137) and not res.stderr.strip():
+        res.stderr = f"timed out after {timeout:g} s"
     if check and res.returncode != 0:
         raise CommandError(res)
     return res

@@ -1,7 +1,9 @@
 """Host tier: real loop devices, real mkfs and mount, a temp root for etc and var."""
 import json
 import os
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -112,6 +114,36 @@ def test_wipe_modes_replace_old_data(loops, tmp_path, mode):
             f.seek(60 << 20)
             tail = f.read(1 << 20)
         assert (tail == bytes(len(tail))) == (mode == "zero")
+
+
+def test_wipe_pvremove_clears_an_lvm_label(loops, tmp_path):
+    if not shutil.which("pvcreate"):
+        pytest.skip("lvm2 is not installed (scripts/install.sh installs it)")
+    dev = loops.add("64M")
+    subprocess.run(["pvcreate", "-ff", "-y", dev], check=True, capture_output=True)
+    assert blkid(dev)["TYPE"] == "LVM2_member"
+    items = [{"id": "d0", "type": "disk", "path": dev, "wipe": "pvremove"},
+             {"id": "f", "type": "format", "volume": "d0", "fstype": "ext4", "label": "was-pv"}]
+    rc, rep = apply(write_config(tmp_path / "c.yaml", items), tmp_path / "r")
+    assert rc == 0, rep
+    assert blkid(dev)["TYPE"] == "ext4" and blkid(dev)["LABEL"] == "was-pv"
+    pvs = subprocess.run(["pvs", "--noheadings", "-o", "pv_name", dev], capture_output=True, text=True)
+    assert pvs.returncode != 0 or dev not in pvs.stdout
+
+
+def test_wipe_progress_is_reported_as_events_off_a_terminal(loops, tmp_path):
+    dev = loops.add("48M")
+    items = [{"id": "d0", "type": "disk", "path": dev, "wipe": "zero"},
+             {"id": "f", "type": "format", "volume": "d0", "fstype": "swap"}]
+    cfg = write_config(tmp_path / "c.yaml", items)
+    res = subprocess.run([sys.executable, "-m", "blockprov", "storage", "apply", str(cfg), "--root", str(tmp_path / "r")],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    events = [json.loads(line) for line in res.stderr.splitlines() if line.startswith("{")]
+    assert events and all(e["event"] == "progress" and e["what"] == f"wipe zero {dev}" for e in events)
+    pct = [e["percent"] for e in events]
+    assert pct == sorted(pct) and pct[-1] == 100
+    assert "d0" in res.stdout and "done" in res.stdout  # the human report still goes to stdout
 
 
 def test_refusal_leaves_disk_byte_identical(loops, tmp_path):

@@ -252,3 +252,14 @@ def test_recorded_inventory_via_cli(tmp_path):
                               "--json"], capture_output=True, text=True)
         assert res.returncode == rc, res.stderr
         assert {i["id"]: i["status"] for i in json.loads(res.stdout)["items"]} == want
+
+
+def test_only_disks_the_config_can_name_are_probed_deeply():
+    from blockprov.storage.plan import disks_needed
+
+    inv = disk_inv(Device("/dev/vdb", size=10 * G, serial="S0"), Device("/dev/vdz", size=10 * G, serial="OTHER"),
+                   Device("/dev/vdb1", kind="part", size=G, parent="/dev/vdb", number=1))
+    assert disks_needed(model(BASIC), inv) == {"/dev/vdb"}
+    assert disks_needed(model(BASIC), disk_inv(Device("/dev/vdz", size=G, serial="OTHER"))) == set()
+    stacked = BASIC[:3] + [{"id": "r0", "type": "raid", "name": "md0", "raidlevel": 1, "devices": ["p1", "p2"]}]
+    assert disks_needed(model(stacked), inv) is None  # members may be anywhere: look at everything

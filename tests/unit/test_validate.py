@@ -72,3 +72,36 @@ def test_all_errors_collected():
 def test_corpus_validates(path):
     l = loader.load_file(path)
     assert validate.errors(validate.validate(l.storage, l.prefix)) == []
+
+
+def test_verdict_cache_remembers_only_valid_documents(tmp_path):
+    verdicts = tmp_path / "verdicts.json"
+    good = {"version": 1, "config": [DISK, PART, FMT]}
+    assert validate.errors(validate.validate(good, "$", verdicts)) == []
+    assert len(validate.json.loads(verdicts.read_text())["valid"]) == 1
+    bad = {"version": 1, "config": [DISK, {**PART, "perserve": True}]}
+    assert validate.errors(validate.validate(bad, "$", verdicts))
+    assert len(validate.json.loads(verdicts.read_text())["valid"]) == 1
+    # Remembered: the answer is the same with the jsonschema check skipped.
+    assert validate.errors(validate.validate(good, "$", verdicts)) == []
+
+
+def test_verdict_cache_cannot_hide_a_changed_document(tmp_path):
+    verdicts = tmp_path / "verdicts.json"
+    good = {"version": 1, "config": [DISK, PART]}
+    validate.validate(good, "$", verdicts)
+    changed = {"version": 1, "config": [DISK, {**PART, "perserve": True}]}
+    assert [p.code for p in validate.errors(validate.validate(changed, "$", verdicts))] == ["schema.additionalProperties"]
+    # A value whose text matches but whose type differs is a different document.
+    import datetime
+    as_date = {"version": 1, "config": [DISK, {**PART, "name": datetime.date(2020, 1, 1)}]}
+    validate.validate({"version": 1, "config": [DISK, {**PART, "name": "datetime.date(2020, 1, 1)"}]}, "$", verdicts)
+    assert validate.errors(validate.validate(as_date, "$", verdicts))
+
+
+def test_verdict_cache_survives_garbage_and_stays_bounded(tmp_path):
+    verdicts = tmp_path / "verdicts.json"
+    verdicts.write_text("{not json")
+    for n in range(validate.VERDICTS_KEPT + 5):
+        assert validate.errors(validate.validate({"version": 1, "config": [{**DISK, "serial": f"s{n}"}]}, "$", verdicts)) == []
+    assert len(validate.json.loads(verdicts.read_text())["valid"]) == validate.VERDICTS_KEPT
