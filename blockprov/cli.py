@@ -34,6 +34,38 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--dry-run", action="store_true", help="plan only; write nothing")
     ap.add_argument("--json", action="store_true")
     sub.add_parser("demo", help="apply a bundled example to loop-backed disks, twice, then clean up")
+
+    def boot_cmd(name: str, help: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help)
+        c.add_argument("--root", default="/", help="root for etc, var and run (default /)")
+        return c
+
+    c = boot_cmd("init", "find the datasource and set up the instance (network stage, or --local)")
+    c.add_argument("--local", action="store_true", help="the local stage: before the network is up")
+    c = boot_cmd("modules", "run the modules of a stage")
+    c.add_argument("--mode", choices=["config", "final"], required=True)
+    boot_cmd("boot", "all four stages in one process (init --local, init, modules config, modules final)")
+    c = boot_cmd("single", "run one module now")
+    c.add_argument("--name", required=True)
+    c.add_argument("--frequency", help="per-instance, always or once (default: the module's)")
+    c = boot_cmd("clean", "remove instance state so the next boot is a first boot")
+    c.add_argument("--logs", action="store_true", help="also remove var/log/blockprov")
+    c.add_argument("--seed", action="store_true", help="also remove seed directories")
+    c = boot_cmd("status", "exit 0 done, 1 error (or not run), 2 degraded")
+    c.add_argument("--wait", action="store_true", help="wait while a stage runs or is queued")
+    c.add_argument("--timeout", type=float, default=None, help="with --wait: give up after this many seconds")
+    c.add_argument("--long", action="store_true")
+    c.add_argument("--json", action="store_true")
+    c = boot_cmd("query", "print a key of instance-data.json (dotted: v1.instance_id, ds.meta_data.x)")
+    c.add_argument("key", nargs="?")
+    c.add_argument("--list-keys", action="store_true")
+    c = boot_cmd("per", "run CMD once, once per instance, or always, under NAME (like cloud-init-per)")
+    c.add_argument("frequency", choices=["once", "instance", "always"])
+    c.add_argument("name")
+    c.add_argument("command", nargs=argparse.REMAINDER)
+    c = boot_cmd("analyze", "boot timings from the event log")
+    c.add_argument("action", choices=["show", "blame", "plot"])
+    c.add_argument("--out", default="boot.svg", help="plot: the SVG file to write")
     return p
 
 
@@ -43,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         from blockprov import storage_cli
 
         return storage_cli.run(args)
+    if args.cmd in ("init", "modules", "boot", "single", "clean", "status", "query", "per", "analyze"):
+        from blockprov import boot_cli
+
+        return boot_cli.run(args)
     if args.cmd == "demo":
         from blockprov import demo
 

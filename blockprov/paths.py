@@ -46,6 +46,87 @@ class Paths:
     def etc(self) -> Path:
         return self.under(self.root, "etc/blockprov")
 
+    # -- boot stages ------------------------------------------------------------
+    @property
+    def sysconfig(self) -> Path:
+        return self.etc / "blockprov.cfg"
+
+    @property
+    def sysconfig_d(self) -> Path:
+        return self.etc / "blockprov.cfg.d"
+
+    @property
+    def instances(self) -> Path:
+        return self.state / "instances"
+
+    def instance_dir(self, iid: str) -> Path:
+        return self.instances / safe_name(iid)
+
+    @property
+    def instance_link(self) -> Path:
+        return self.state / "instance"
+
+    @property
+    def global_sem(self) -> Path:
+        return self.state / "sem"
+
+    @property
+    def data(self) -> Path:
+        return self.state / "data"
+
+    @property
+    def scripts(self) -> Path:
+        return self.state / "scripts"
+
+    def seed(self, name: str) -> list[Path]:
+        """Seed directories for a datasource, ours first, then cloud-init's."""
+        return [self.state / "seed" / name, self.under(self.root, f"var/lib/cloud/seed/{name}")]
+
+    @property
+    def logs(self) -> Path:
+        return self.under(self.root, "var/log/blockprov")
+
+    @property
+    def events_log(self) -> Path:
+        return self.logs / "events.jsonl"
+
+    @property
+    def output_log(self) -> Path:
+        return self.logs / "output.log"
+
+    @property
+    def status(self) -> Path:
+        return self.run / "status.json"
+
+    @property
+    def result(self) -> Path:
+        return self.run / "result.json"
+
+    @property
+    def instance_data(self) -> Path:
+        return self.run / "instance-data.json"
+
+    @property
+    def instance_data_sensitive(self) -> Path:
+        return self.run / "instance-data-sensitive.json"
+
+    @property
+    def boot_lock(self) -> Path:
+        return self.run / "boot.lock"
+
+    def inside(self, path: str) -> Path:
+        """An absolute path from config (write_files, content files) confined to the root."""
+        import os
+
+        rel = os.path.normpath("/" + path).lstrip("/")
+        return self.root / rel
+
+
+def safe_name(text: str) -> str:
+    """A file name for an instance-id or module name: no separators, no dot-dot, never empty."""
+    out = "".join(c if c.isalnum() or c in "-_.:@" else "_" for c in text).strip(".")
+    return out or "_"
+
 
 def atomic_write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
     """temp file + fsync + rename + fsync of the directory."""

@@ -1,0 +1,128 @@
+"""Datasources: where an instance's identity and data come from.
+
+Each datasource module has ``NAME``, ``LOCAL`` (can be read before the network
+is up) and ``find(ctx) -> SourceData | None``. ``find`` returns None when the
+source is simply not there and raises SourceError when it is there but broken;
+the search then goes on with the next source and the error is reported.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from blockprov.paths import Paths
+
+DEFAULT_LIST = ["NoCloud", "ConfigDrive", "Azure", "OpenStack", "None"]
+MODULES = {"nocloud": "nocloud", "configdrive": "configdrive", "azure": "azure", "openstack": "openstack",
+           "none": "none"}
+NONE_IID = "iid-datasource-none"
+
+
+class SourceError(Exception):
+    pass
+
+
+@dataclass
+class SourceData:
+    name: str
+    instance_id: str
+    dsmode: str = "local"  # local: apply before the network is up; net: only in the network stage
+    metadata: dict = field(default_factory=dict)
+    userdata: bytes | None = None
+    vendordata: bytes | None = None
+    network_config: dict | None = None
+    network_format: str | None = None  # v1 | v2 | openstack | ovirt
+    storage_config: dict | None = None
+    cfg: dict = field(default_factory=dict)  # config contributed by the datasource itself
+    files: list[dict] = field(default_factory=list)  # {"path", "content" (base64), "mode"}
+    local_hostname: str | None = None
+    region: str | None = None
+    availability_zone: str | None = None
+    public_keys: list[str] = field(default_factory=list)
+    platform: str = ""
+    subplatform: str = ""
+    problems: list[str] = field(default_factory=list)  # non-fatal: bad optional parts
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        for k in ("userdata", "vendordata"):
+            d[k] = base64.b64encode(d[k]).decode() if d[k] is not None else None
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "SourceData":
+        d = dict(d)
+        for k in ("userdata", "vendordata"):
+            d[k] = base64.b64decode(d[k]) if d.get(k) is not None else None
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class Context:
+    paths: Paths
+    cfg: dict  # the system config (datasource settings live under cfg["datasource"][NAME])
+    stage: str = "local"  # local | net
+
+    def dscfg(self, name: str) -> dict:
+        ds = self.cfg.get("datasource") or {}
+        v = ds.get(name) if isinstance(ds, dict) else None
+        return v if isinstance(v, dict) else {}
+
+    def cmdline(self) -> str:
+        for p in (self.paths.inside("/proc/cmdline"), Path("/proc/cmdline")):
+            try:
+                return p.read_text()
+            except OSError:
+                continue
+        return ""
+
+    def dmi(self, key: str) -> str:
+        """A DMI field; a fake tree under the root (tests) wins over the running system's."""
+        for base in (self.paths.inside("/sys/class/dmi/id"), Path("/sys/class/dmi/id")):
+            try:
+                return (base / key).read_text().strip()
+            except OSError:
+                continue
+        return ""
+
+
+def source_module(name: str):
+    key = name.lower().replace("_", "").replace("-", "")
+    if key not in MODULES:
+        raise KeyError(name)
+    return importlib.import_module(f"blockprov.sources.{MODULES[key]}")
+
+
+def known(name: str) -> bool:
+    return name.lower().replace("_", "").replace("-", "") in MODULES
+
+
+@dataclass
+class SearchResult:
+    found: SourceData | None
+    tried: list[str]
+    errors: list[str]
+
+
+def search(ctx: Context, names: list[str]) -> SearchResult:
+    """The first source in ``names`` that is present; local-capable ones only in the local stage."""
+    tried, errors = [], []
+    for name in names:
+        if not known(name):
+            errors.append(f"datasource_list: unknown datasource {name!r}")
+            continue
+        mod = source_module(name)
+        if ctx.stage == "local" and not mod.LOCAL:
+            continue
+        tried.append(mod.NAME)
+        try:
+            found = mod.find(ctx)
+        except SourceError as exc:
+            errors.append(f"{mod.NAME}: {exc}")
+            continue
+        if found is not None:
+            return SearchResult(found, tried, errors)
+    return SearchResult(None, tried, errors)

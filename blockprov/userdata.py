@@ -1,0 +1,255 @@
+"""User-data and vendor-data: unwrap, split into parts, parse cloud-config (pure).
+
+Accepted: ``#cloud-config`` YAML, ``#!`` scripts, ``#cloud-boothook``,
+``#cloud-config-archive``, MIME multipart (any nesting), and any of these
+wrapped in gzip and/or base64. A broken part is reported and skipped; the rest
+still applies.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import zlib
+from dataclasses import dataclass, field
+
+MAX_BYTES = 16 << 20  # after every unwrap; more is refused, not truncated
+MAX_NODES = 200_000  # YAML nodes counted through aliases: stops "billion laughs"
+
+MIME_TYPES = {
+    "text/cloud-config": "cloud-config",
+    "text/x-shellscript": "script",
+    "text/x-shellscript-per-boot": "script-per-boot",
+    "text/x-shellscript-per-instance": "script-per-instance",
+    "text/x-shellscript-per-once": "script-per-once",
+    "text/cloud-boothook": "boothook",
+    "text/cloud-config-archive": "cloud-config-archive",
+    "text/x-include-url": "include",
+    "text/x-include-once-url": "include",
+}
+STARTS = [
+    (b"#cloud-config-archive", "cloud-config-archive"),
+    (b"#cloud-config", "cloud-config"),
+    (b"#cloud-boothook", "boothook"),
+    (b"#include", "include"),
+    (b"#!", "script"),
+    (b"content-type:", "mime"),
+    (b"mime-version:", "mime"),
+]
+SCRIPT_KINDS = ("script", "script-per-boot", "script-per-instance", "script-per-once")
+_B64 = re.compile(rb"^[A-Za-z0-9+/=\s]+$")
+
+
+@dataclass
+class Part:
+    kind: str
+    name: str
+    payload: bytes
+
+
+@dataclass
+class UserData:
+    cloud_config: dict = field(default_factory=dict)
+    scripts: list[Part] = field(default_factory=list)  # kind tells when it runs
+    boothooks: list[Part] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"cloud_config": self.cloud_config, "problems": self.problems,
+                "scripts": [{"kind": p.kind, "name": p.name, "bytes": len(p.payload)} for p in self.scripts],
+                "boothooks": [p.name for p in self.boothooks]}
+
+
+def _gunzip(data: bytes) -> bytes:
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = d.decompress(data, MAX_BYTES + 1)
+    if len(out) > MAX_BYTES or d.unconsumed_tail:
+        raise ValueError(f"gzip payload expands past {MAX_BYTES >> 20} MiB")
+    return out
+
+
+def unwrap(data: bytes) -> bytes:
+    """Peel gzip and base64 layers (at most four) until a known format shows."""
+    for _ in range(4):
+        if data[:2] == b"\x1f\x8b":
+            try:
+                data = _gunzip(data)
+            except (zlib.error, EOFError) as exc:
+                raise ValueError(f"corrupt gzip payload: {exc}") from None
+            continue
+        head = data.lstrip()[:64].lower()
+        if any(head.startswith(s) for s, _ in STARTS) or not data.strip():
+            return data
+        if len(data) < MAX_BYTES and _B64.match(data):
+            try:
+                dec = base64.b64decode(b"".join(data.split()), validate=True)
+            except (binascii.Error, ValueError):
+                return data
+            if dec[:2] == b"\x1f\x8b" or any(dec.lstrip()[:64].lower().startswith(s) for s, _ in STARTS):
+                data = dec
+                continue
+        return data
+    return data
+
+
+def sniff(data: bytes) -> str | None:
+    head = data.lstrip()[:64].lower()
+    for start, kind in STARTS:
+        if head.startswith(start):
+            return kind
+    return None
+
+
+def count_nodes(obj, limit: int = MAX_NODES) -> int:
+    """Nodes in a loaded YAML tree, following aliases; raises past ``limit``."""
+    n, stack = 0, [obj]
+    while stack:
+        o = stack.pop()
+        n += 1
+        if n > limit:
+            raise ValueError(f"more than {limit} YAML nodes (alias expansion?)")
+        if isinstance(o, dict):
+            stack.extend(o.keys())
+            stack.extend(o.values())
+        elif isinstance(o, list):
+            stack.extend(o)
+    return n
+
+
+def load_yaml(text: bytes | str):
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    obj = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    count_nodes(obj)
+    return obj
+
+
+def parse(raw: bytes | str | None, source: str = "user-data") -> UserData:
+    from blockprov.merge import merge
+
+    ud = UserData()
+    if raw is None or raw == b"" or raw == "":
+        return ud
+    data = raw.encode() if isinstance(raw, str) else bytes(raw)
+    if len(data) > MAX_BYTES:
+        ud.problems.append(f"{source}: {len(data)} bytes is over the {MAX_BYTES >> 20} MiB limit; ignored")
+        return ud
+    parts: list[Part] = []
+    _split(data, source, parts, ud.problems, depth=0)
+    for p in parts:
+        if p.kind == "cloud-config":
+            try:
+                obj = load_yaml(p.payload)
+            except Exception as exc:  # noqa: BLE001 - yaml raises many types; report and skip
+                ud.problems.append(f"{p.name}: invalid cloud-config YAML: {_one_line(exc)}")
+                continue
+            if obj is None:
+                continue
+            if not isinstance(obj, dict):
+                ud.problems.append(f"{p.name}: cloud-config must be a mapping, got {type(obj).__name__}")
+                continue
+            ud.cloud_config = merge(ud.cloud_config, obj)
+        elif p.kind in SCRIPT_KINDS:
+            ud.scripts.append(p)
+        elif p.kind == "boothook":
+            ud.boothooks.append(p)
+        elif p.kind == "include":
+            ud.problems.append(f"{p.name}: #include of URLs is not supported; part skipped")
+        else:
+            ud.problems.append(f"{p.name}: unrecognised format (first bytes {p.payload[:16]!r}); part skipped")
+    return ud
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
+def _split(data: bytes, name: str, out: list[Part], problems: list[str], depth: int) -> None:
+    if depth > 8:
+        problems.append(f"{name}: nested too deeply; skipped")
+        return
+    try:
+        data = unwrap(data)
+    except ValueError as exc:
+        problems.append(f"{name}: {exc}; skipped")
+        return
+    kind = sniff(data)
+    if kind == "mime":
+        _split_mime(data, name, out, problems, depth)
+    elif kind == "cloud-config-archive":
+        _split_archive(data, name, out, problems, depth)
+    elif kind is None and not data.strip():
+        return
+    else:
+        out.append(Part(kind or "unknown", name, data))
+
+
+def _split_mime(data: bytes, name: str, out: list[Part], problems: list[str], depth: int) -> None:
+    import email
+    import email.policy
+
+    msg = email.message_from_bytes(data, policy=email.policy.compat32)
+    if not msg.is_multipart():
+        payload = _payload(msg, name, problems)
+        if payload is not None:
+            _typed(msg.get_content_type(), payload, msg.get_filename() or name, out, problems, depth)
+        return
+    for i, part in enumerate(msg.walk()):
+        if part.is_multipart():
+            continue
+        pname = part.get_filename() or f"{name}/part-{i:03d}"
+        payload = _payload(part, pname, problems)
+        if payload is not None:
+            _typed(part.get_content_type(), payload, pname, out, problems, depth)
+
+
+def _payload(part, name: str, problems: list[str]) -> bytes | None:
+    if (part.get("Content-Transfer-Encoding") or "").strip().lower() == "base64":
+        raw = part.get_payload(decode=False)
+        try:
+            return base64.b64decode("".join(str(raw).split()), validate=True)
+        except (binascii.Error, ValueError):
+            problems.append(f"{name}: Content-Transfer-Encoding base64 but the payload is not valid base64; skipped")
+            return None
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
+def _typed(ctype: str, payload: bytes, name: str, out, problems, depth: int) -> None:
+    kind = MIME_TYPES.get(ctype)
+    if kind == "cloud-config-archive":
+        _split_archive(payload, name, out, problems, depth + 1)
+    elif kind is not None:
+        try:
+            payload = unwrap(payload)
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}; skipped")
+            return
+        out.append(Part(kind, name, payload))
+    else:  # text/plain, application/octet-stream, x-gzip...: look at the content
+        _split(payload, name, out, problems, depth + 1)
+
+
+def _split_archive(data: bytes, name: str, out, problems, depth: int) -> None:
+    try:
+        items = load_yaml(data)
+    except Exception as exc:  # noqa: BLE001
+        problems.append(f"{name}: invalid cloud-config-archive: {_one_line(exc)}")
+        return
+    if not isinstance(items, list):
+        problems.append(f"{name}: cloud-config-archive must be a list")
+        return
+    for i, it in enumerate(items):
+        if isinstance(it, str):
+            it = {"content": it}
+        if not isinstance(it, dict) or not isinstance(it.get("content"), str):
+            problems.append(f"{name}[{i}]: archive entry without string content; skipped")
+            continue
+        pname = it.get("filename") or f"{name}[{i}]"
+        payload = it["content"].encode()
+        if it.get("type"):
+            _typed(str(it["type"]), payload, pname, out, problems, depth + 1)
+        else:
+            _split(payload, pname, out, problems, depth + 1)

@@ -1,0 +1,121 @@
+"""User-data formats, unwrapping and broken input (pure)."""
+import base64
+import gzip
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from blockprov import userdata
+from blockprov.merge import merge_all
+
+CC = b"#cloud-config\nhostname: h1\nusers: [a]\n"
+
+
+def mime(*parts):
+    m = MIMEMultipart()
+    for p in parts:
+        m.attach(p)
+    return m.as_bytes()
+
+
+def test_cloud_config():
+    ud = userdata.parse(CC)
+    assert ud.cloud_config == {"hostname": "h1", "users": ["a"]} and not ud.problems
+
+
+def test_script_and_boothook():
+    assert [p.kind for p in userdata.parse(b"#!/bin/sh\necho hi\n").scripts] == ["script"]
+    assert len(userdata.parse(b"#cloud-boothook\necho hi\n").boothooks) == 1
+
+
+def test_gzip_base64_and_both():
+    for raw in (gzip.compress(CC), base64.b64encode(CC), base64.b64encode(gzip.compress(CC))):
+        ud = userdata.parse(raw)
+        assert ud.cloud_config["hostname"] == "h1", raw[:20]
+
+
+def test_mime_multipart_all_part_types_merge_in_order():
+    parts = [MIMEText("#cloud-config\nhostname: a\nx: {k: 1}\n", "cloud-config"),
+             MIMEText("#cloud-config\nhostname: b\nx: {j: 2}\n", "cloud-config"),
+             MIMEText("#!/bin/sh\necho 1\n", "x-shellscript"),
+             MIMEText("#!/bin/sh\necho boot\n", "x-shellscript-per-boot"),
+             MIMEText("#!/bin/sh\necho inst\n", "x-shellscript-per-instance"),
+             MIMEText("#!/bin/sh\necho once\n", "x-shellscript-per-once"),
+             MIMEText("#cloud-boothook\necho hook\n", "cloud-boothook")]
+    b64 = MIMEBase("text", "x-shellscript")
+    b64.set_payload(base64.b64encode(b"#!/bin/sh\necho b64\n").decode())
+    b64["Content-Transfer-Encoding"] = "base64"
+    b64.add_header("Content-Disposition", "attachment", filename="named.sh")
+    ud = userdata.parse(mime(*parts, b64))
+    assert ud.cloud_config == {"hostname": "b", "x": {"k": 1, "j": 2}}
+    assert [p.kind for p in ud.scripts] == ["script", "script-per-boot", "script-per-instance", "script-per-once",
+                                            "script"]
+    assert ud.scripts[-1].name == "named.sh" and ud.scripts[-1].payload == b"#!/bin/sh\necho b64\n"
+    assert len(ud.boothooks) == 1 and not ud.problems
+
+
+def test_cloud_config_archive():
+    raw = b"#cloud-config-archive\n- {type: text/cloud-config, content: 'hostname: z'}\n- '#!/bin/sh\n\n  true'\n"
+    ud = userdata.parse(raw)
+    assert ud.cloud_config == {"hostname": "z"} and [p.kind for p in ud.scripts] == ["script"]
+
+
+def test_broken_parts_are_reported_and_the_rest_applies():
+    bad_b64 = MIMEBase("text", "cloud-config")
+    bad_b64.set_payload("!!!not base64!!!")
+    bad_b64["Content-Transfer-Encoding"] = "base64"
+    raw = mime(MIMEText("#cloud-config\nhostname: ok\n", "cloud-config"),
+               MIMEText("#cloud-config\nkey: [unclosed\n", "cloud-config"),
+               bad_b64,
+               MIMEText("#include\nhttp://example.invalid/x\n", "x-include-url"),
+               MIMEText("just some words", "plain"))
+    ud = userdata.parse(raw)
+    assert ud.cloud_config == {"hostname": "ok"}
+    text = "\n".join(ud.problems)
+    assert "invalid cloud-config YAML" in text and "not valid base64" in text
+    assert "#include" in text and "unrecognised format" in text
+    assert len(ud.problems) == 4
+
+
+def test_non_mapping_cloud_config():
+    ud = userdata.parse(b"#cloud-config\n- a\n- b\n")
+    assert ud.cloud_config == {} and "must be a mapping" in ud.problems[0]
+
+
+def test_huge_user_data_is_refused_not_crashed():
+    ud = userdata.parse(b"#cloud-config\n" + b"a" * (userdata.MAX_BYTES + 1))
+    assert ud.cloud_config == {} and "over the 16 MiB limit" in ud.problems[0]
+
+
+def test_gzip_bomb_is_refused():
+    bomb = gzip.compress(b"#cloud-config\n" + b" " * (userdata.MAX_BYTES + 10))
+    ud = userdata.parse(bomb)
+    assert ud.cloud_config == {} and "expands past" in ud.problems[0]
+
+
+def test_corrupt_gzip():
+    ud = userdata.parse(gzip.compress(CC)[:20])
+    assert "corrupt gzip" in ud.problems[0] or "unrecognised" in ud.problems[0]
+
+
+def test_yaml_alias_bomb_is_refused():
+    lines = ["#cloud-config", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    ud = userdata.parse("\n".join(lines).encode())
+    assert ud.cloud_config == {} and "YAML nodes" in ud.problems[0]
+
+
+def test_merge_precedence_replaces_lists_and_merges_mappings():
+    out = merge_all({"a": 1, "l": [1], "d": {"x": 1, "y": 1}}, {"l": [2]}, None, {"d": {"y": 2}, "a": 3})
+    assert out == {"a": 3, "l": [2], "d": {"x": 1, "y": 2}}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2048))
+def test_any_bytes_give_a_result_never_an_exception(raw):
+    ud = userdata.parse(raw)
+    assert isinstance(ud.cloud_config, dict)
