@@ -1,0 +1,48 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def bp(root: Path, *args: str, check: bool = False, timeout: float = 60) -> subprocess.CompletedProcess:
+    argv = [args[0], "--root", str(root), *args[1:]]  # before any REMAINDER argument (per CMD...)
+    res = subprocess.run([sys.executable, "-m", "blockprov", *argv], capture_output=True,
+                         text=True, timeout=timeout)
+    if check and res.returncode != 0:
+        raise AssertionError(f"blockprov {' '.join(args)} exited {res.returncode}\n{res.stdout}\n{res.stderr}")
+    return res
+
+
+def nocloud_seed(root: Path, meta: str, user: str | bytes | None = None, vendor: str | None = None, **extra) -> Path:
+    d = root / "var/lib/blockprov/seed/nocloud"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "meta-data").write_text(meta)
+    if user is not None:
+        (d / "user-data").write_bytes(user.encode() if isinstance(user, str) else user)
+    if vendor is not None:
+        (d / "vendor-data").write_text(vendor)
+    for name, text in extra.items():
+        (d / name.replace("_", "-")).write_text(text)
+    return d
+
+
+def isolated_cfg(root: Path, text: str = "") -> None:
+    """Keep tests off the machine's block devices: no seed-device search unless a test asks for it."""
+    d = root / "etc/blockprov/blockprov.cfg.d"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "00-test.cfg").write_text("datasource: {NoCloud: {search_devices: false}, ConfigDrive: {search_devices: false}}\n"
+                                   + text)
+
+
+def reboot(root: Path) -> None:
+    """run/ is a tmpfs: a reboot empties it."""
+    subprocess.run(["rm", "-rf", str(root / "run")], check=True)
+
+
+def events(root: Path) -> list[dict]:
+    p = root / "var/log/blockprov/events.jsonl"
+    return [json.loads(line) for line in p.read_text().splitlines()] if p.exists() else []
+
+
+def finished(root: Path, suffix: str) -> list[dict]:
+    return [e for e in events(root) if e["event_type"] == "finish" and e["name"].endswith(suffix)]
