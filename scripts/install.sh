@@ -6,6 +6,6 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends \
     parted libparted-dev pkg-config gcc \
-    util-linux fdisk e2fsprogs xfsprogs btrfs-progs dosfstools lvm2 \
+    util-linux fdisk e2fsprogs xfsprogs btrfs-progs dosfstools lvm2 mtools openssl \
     udev passwd iproute2 openssh-client
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'

@@ -35,6 +35,12 @@ class Loops:
         self.devs.append(dev)
         return dev
 
+    def attach(self, img: Path) -> str:
+        dev = subprocess.run(["losetup", "-f", "--show", str(img)], check=True, capture_output=True,
+                             text=True).stdout.strip()
+        self.devs.append(dev)
+        return dev
+
     def image(self, dev: str) -> Path:
         return Path(subprocess.run(["losetup", "-nO", "BACK-FILE", dev], capture_output=True, text=True).stdout.strip())
 

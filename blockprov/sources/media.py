@@ -18,7 +18,11 @@ MAX_TOTAL = 64 << 20
 
 
 def devices_with_label(labels: list[str]) -> list[str]:
-    """Devices whose filesystem label is one of ``labels`` (udev links first, then blkid)."""
+    """Devices whose filesystem label is one of ``labels`` (udev links first, then blkid).
+
+    blkid runs without its cache (``-c /dev/null``): a cached label of a loop or CD whose medium
+    changed would send the search to the wrong device.
+    """
     out: list[str] = []
     for label in labels:
         link = Path("/dev/disk/by-label") / label
@@ -27,7 +31,7 @@ def devices_with_label(labels: list[str]) -> list[str]:
     if out:
         return sorted(set(out))
     for label in labels:
-        res = run(["blkid", "-o", "device", "-t", f"LABEL={label}"], check=False, timeout=20)
+        res = run(["blkid", "-c", "/dev/null", "-o", "device", "-t", f"LABEL={label}"], check=False, timeout=20)
         out.extend(line.strip() for line in res.stdout.splitlines() if line.strip())
     return sorted(set(out))
 
@@ -35,7 +39,7 @@ def devices_with_label(labels: list[str]) -> list[str]:
 def devices_with_type(types: list[str]) -> list[str]:
     out: list[str] = []
     for t in types:
-        res = run(["blkid", "-o", "device", "-t", f"TYPE={t}"], check=False, timeout=20)
+        res = run(["blkid", "-c", "/dev/null", "-o", "device", "-t", f"TYPE={t}"], check=False, timeout=20)
         out.extend(line.strip() for line in res.stdout.splitlines() if line.strip())
     return sorted(set(out))
 
