@@ -25,3 +25,47 @@ def test_every_validation_code_is_documented():
     for code in ("duplicate-id", "dangling-ref", "wrong-ref-type", "cycle", "wipe-preserve", "raid-spares",
                  "label-too-long", "overlapping-partitions", "duplicate-mount", "bad-size"):
         assert f"`{code}`" in text and f'"{code}"' in src
+
+
+def _yaml_block(doc: str, heading: str) -> str:
+    text = (DOCS / doc).read_text()
+    return re.search(rf"{re.escape(heading)}.*?```yaml\n(.*?)```", text, re.S).group(1)
+
+
+def test_boot_system_config_example_loads(tmp_path):
+    from blockprov import sysconfig
+    from blockprov.paths import Paths
+
+    paths = Paths(tmp_path)
+    paths.sysconfig.parent.mkdir(parents=True)
+    paths.sysconfig.write_text(_yaml_block("boot.md", "## System config"))
+    cfg = sysconfig.load(paths)
+    assert [e.name for e in sysconfig.module_entries(cfg, "modules-final")] == [
+        "scripts_vendor", "scripts_per_boot", "scripts_user"]
+    assert cfg["reporting"]["engine"]["type"] == "webhook"
+
+
+def test_boot_defaults_documented_match_code():
+    from blockprov import sysconfig
+
+    text = " ".join((DOCS / "boot.md").read_text().split())
+    assert f"`datasource_list: [{', '.join(sysconfig.DEFAULTS['datasource_list'])}]`" in text
+    assert f"`final_modules: [{', '.join(sysconfig.DEFAULTS['final_modules'])}]`" in text
+
+
+def test_datasources_nocloud_example_builds():
+    from blockprov.sources import nocloud
+
+    sd = nocloud.build({"/meta-data": _yaml_block("datasources.md", "## NoCloud").encode()}, "doc", {})
+    assert (sd.instance_id, sd.local_hostname) == ("iid-web-01", "web-01")
+
+
+def test_datasources_openstack_settings_are_the_ones_read():
+    from blockprov.sources import http
+
+    block = _yaml_block("datasources.md", "## OpenStack")
+    from blockprov.userdata import load_yaml
+
+    ds = load_yaml(block)["datasource"]["OpenStack"]
+    f = http.from_cfg(ds)
+    assert (f.timeout, f.retries, f.backoff) == (ds["timeout"], ds["retries"], ds["backoff"])

@@ -1,0 +1,55 @@
+"""The systemd units: valid for systemd-analyze, ordered like cloud-init's stages."""
+import configparser
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+UNITS = Path(__file__).resolve().parents[2] / "udev"
+
+
+def unit(name):
+    cp = configparser.ConfigParser(strict=False, interpolation=None)
+    cp.optionxform = str
+    cp.read(UNITS / name)
+    return cp
+
+
+def words(cp, section, key):
+    return cp.get(section, key, fallback="").split()
+
+
+def test_stage_order():
+    local, net, config, final = (unit(n) for n in ("blockprov-local.service", "blockprov.service",
+                                                    "blockprov-config.service", "blockprov-final.service"))
+    assert "network-pre.target" in words(local, "Unit", "Before")
+    assert "blockprov-local.service" in words(net, "Unit", "After")
+    assert "network-online.target" in words(net, "Unit", "Before")
+    assert "network-online.target" in words(config, "Unit", "After")
+    assert "blockprov-config.service" in words(final, "Unit", "After")
+    cmds = [u.get("Service", "ExecStart") for u in (local, net, config, final)]
+    assert cmds == ["/usr/bin/blockprov init --local", "/usr/bin/blockprov init",
+                    "/usr/bin/blockprov modules --mode config", "/usr/bin/blockprov modules --mode final"]
+    fast = unit("blockprov-boot.service")
+    assert fast.get("Service", "ExecStart") == "/usr/bin/blockprov boot"
+    assert {"blockprov-local.service", "blockprov.service"} <= set(words(fast, "Unit", "Conflicts"))
+
+
+def test_every_command_in_the_units_parses():
+    from blockprov.cli import _parser
+
+    for f in UNITS.glob("*.service"):
+        argv = unit(f.name).get("Service", "ExecStart").split()[1:]
+        _parser().parse_args(argv)  # raises SystemExit on a typo
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_systemd_analyze_verify(tmp_path):
+    exe = shutil.which("blockprov") or sys.executable
+    for f in list(UNITS.glob("*.service")) + list(UNITS.glob("*.target")):
+        (tmp_path / f.name).write_text(f.read_text().replace("/usr/bin/blockprov", exe))
+    res = subprocess.run(["systemd-analyze", "verify", "--man=no", *sorted(str(p) for p in tmp_path.iterdir())],
+                         capture_output=True, text=True, env={"SYSTEMD_LOG_LEVEL": "warning", "PATH": "/usr/bin:/bin"})
+    assert res.returncode == 0 and "blockprov" not in res.stderr, res.stderr
