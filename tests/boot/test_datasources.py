@@ -2,6 +2,7 @@
 the kernel command line, and real HTTP servers on 127.0.0.1 (with slowness and 5xx)."""
 import base64
 import json
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -253,3 +254,17 @@ def test_malformed_seeds_are_reported_and_the_next_source_is_used(root):
     st = bp(root, "status", "--long").stdout
     assert "NoCloud:" in st and "meta-data: neither JSON nor valid YAML" in st
     assert "Azure:" in st and "not well-formed XML" in st
+
+
+def test_azure_agent_command_runs_and_its_failure_is_a_warning(root):
+    d = root / "var/lib/blockprov/seed/azure"
+    d.mkdir(parents=True)
+    (d / "ovf-env.xml").write_bytes(ovf(password=""))
+    isolated_cfg(root, f"datasource: {{Azure: {{agent_command: [sh, -c, 'touch {root}/agent-ran']}}}}\n")
+    boot_ok(root)
+    assert (root / "agent-ran").exists()
+    subprocess.run(["rm", "-rf", str(root / "run"), str(root / "var/lib/blockprov/instances")], check=True)
+    isolated_cfg(root, "datasource: {Azure: {agent_command: [sh, -c, 'echo broken >&2; exit 4']}}\n")
+    boot_ok(root)
+    st = bp(root, "status", "--long")
+    assert st.returncode == 2 and "agent_command" in st.stdout and "exited 4: broken" in st.stdout

@@ -253,3 +253,13 @@ def test_events_reach_a_webhook_and_a_dead_one_does_not_hold_boot(root):
     t = time.monotonic()
     assert bp(root, "boot").returncode == 0
     assert time.monotonic() - t < 5
+
+
+def test_merge_precedence_system_datasource_vendor_user(root):
+    isolated_cfg(root, "who: system\nonly_system: 1\nnested: {a: system, b: system, c: system}\n")
+    nocloud_seed(root, "instance-id: i-1\n", "#cloud-config\nwho: user\nnested: {a: user}\n",
+                 vendor="#cloud-config\nwho: vendor\nonly_vendor: 1\nnested: {a: vendor, b: vendor}\n")
+    bp(root, "boot", check=True)
+    cfg = json.loads((root / "run/blockprov/instance-data-sensitive.json").read_text())["merged_cfg"]
+    assert (cfg["who"], cfg["only_system"], cfg["only_vendor"]) == ("user", 1, 1)
+    assert cfg["nested"] == {"a": "user", "b": "vendor", "c": "system"}
