@@ -50,7 +50,8 @@ def test_boot_defaults_documented_match_code():
 
     text = " ".join((DOCS / "boot.md").read_text().split())
     assert f"`datasource_list: [{', '.join(sysconfig.DEFAULTS['datasource_list'])}]`" in text
-    assert f"`final_modules: [{', '.join(sysconfig.DEFAULTS['final_modules'])}]`" in text
+    for key in ("init_local_modules", "init_modules", "config_modules", "final_modules"):
+        assert f"`{key}: [{', '.join(sysconfig.DEFAULTS[key])}]`" in text
 
 
 def test_datasources_nocloud_example_builds():

@@ -1,0 +1,115 @@
+"""write_files entries: decode, confine to the root, owner from the root's own passwd/group (pure parts)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import os
+
+from blockprov.paths import Paths, atomic_write
+
+ENCODINGS = {"b64": ("b64",), "base64": ("b64",), "gz": ("gz",), "gzip": ("gz",), "gz+b64": ("b64", "gz"),
+             "gzip+base64": ("b64", "gz"), "gz+base64": ("b64", "gz"), "gzip+b64": ("b64", "gz"),
+             "text/plain": (), "": ()}
+
+
+class EntryError(Exception):
+    pass
+
+
+def decode(content, encoding: str | None, where: str) -> bytes:
+    steps = ENCODINGS.get(str(encoding or "").lower())
+    if steps is None:
+        raise EntryError(f"{where}.encoding: unknown encoding {encoding!r} (b64, gzip, gz+b64, text/plain)")
+    data = content.encode() if isinstance(content, str) else bytes(content or b"")
+    for s in steps:
+        try:
+            if s == "b64":
+                data = base64.b64decode(b"".join(data.split()), validate=True)
+            elif data[:2] != b"\x1f\x8b":
+                raise OSError("no gzip header")
+            else:
+                data = gzip.decompress(data)
+        except (binascii.Error, ValueError, OSError, EOFError) as exc:
+            raise EntryError(f"{where}.content: not valid {'base64' if s == 'b64' else 'gzip'}: {exc}") from None
+    return data
+
+
+def mode_of(value, where: str) -> int:
+    if value is None:
+        return 0o644
+    try:
+        m = int(value, 8) if isinstance(value, str) else int(value)
+    except ValueError:
+        raise EntryError(f"{where}.permissions: {value!r} is not an octal mode") from None
+    if not 0 <= m <= 0o7777:
+        raise EntryError(f"{where}.permissions: {value!r} is out of range")
+    return m
+
+
+def _ids(path, name: str) -> int | None:
+    try:
+        for line in open(path, encoding="utf-8"):
+            f = line.split(":")
+            if len(f) > 2 and f[0] == name:
+                return int(f[2])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def owner_ids(paths: Paths, owner: str | None) -> tuple[int, int] | None:
+    """(uid, gid) from the root's etc/passwd and etc/group; None when not resolvable."""
+    if not owner:
+        return 0, 0
+    user, _, group = owner.partition(":")
+    uid = int(user) if user.isdigit() else _ids(paths.inside("/etc/passwd"), user)
+    gid = int(group) if group.isdigit() else _ids(paths.inside("/etc/group"), group or user) if (group or user) else 0
+    if uid is None or gid is None:
+        return None
+    return uid, gid
+
+
+def write_entry(paths: Paths, entry: dict, where: str) -> str:
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not entry["path"].strip():
+        raise EntryError(f"{where}.path: required, a string")
+    target = paths.inside(entry["path"])
+    data = decode(entry.get("content", ""), entry.get("encoding"), where)
+    mode = mode_of(entry.get("permissions"), where)
+    ids = owner_ids(paths, entry.get("owner"))
+    if ids is None:
+        raise EntryError(f"{where}.owner: {entry['owner']!r} is not in the root's passwd/group")
+    if entry.get("append"):
+        try:
+            old = target.read_bytes()
+        except FileNotFoundError:
+            old = b""
+        data = old + data
+    try:
+        same = target.read_bytes() == data and (target.stat().st_mode & 0o7777) == mode
+    except OSError:
+        same = False
+    if not same:
+        atomic_write(target, data, mode=mode)
+        os.chmod(target, mode)
+    os.chown(target, *ids)
+    return str(target)
+
+
+def write_all(paths: Paths, entries, deferred: bool, key: str = "write_files") -> str:
+    if entries is None:
+        return ""
+    if not isinstance(entries, list):
+        raise EntryError(f"$.{key}: must be a list")
+    done, errors = [], []
+    for i, e in enumerate(entries):
+        if bool(isinstance(e, dict) and e.get("defer")) != deferred:
+            continue
+        try:
+            done.append(write_entry(paths, e, f"$.{key}[{i}]"))
+        except EntryError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise EntryError("; ".join(errors) + (f" ({len(done)} other file(s) written)" if done else ""))
+    return f"wrote {len(done)} file(s)" if done else ""

@@ -1,0 +1,11 @@
+"""write_files entries with ``defer: true``, written in the final stage (after users and packages)."""
+
+from blockprov.modules._files import write_all
+
+FREQUENCY = "per-instance"
+DESCRIPTION = "write deferred write_files entries"
+RERUNNABLE = True
+
+
+def handle(ctx, args):
+    return write_all(ctx.paths, args.get("write_files", ctx.cfg.get("write_files")), deferred=True)

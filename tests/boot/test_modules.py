@@ -1,0 +1,135 @@
+"""Modules against a temp root, observed through the files they leave (and real disks for storage)."""
+import base64
+import gzip
+import json
+import os
+import stat
+import subprocess
+
+import pytest
+
+from tests.boot.helpers import bp, finished, isolated_cfg, nocloud_seed, reboot
+from tests.host.helpers import blkid, mounted_at
+
+
+@pytest.fixture
+def root(tmp_path):
+    r = tmp_path / "root"
+    isolated_cfg(r)
+    (r / "etc").mkdir(parents=True, exist_ok=True)
+    (r / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\napp:x:1234:1234::/home/app:/bin/sh\n")
+    (r / "etc/group").write_text("root:x:0:\napp:x:1234:\nlogs:x:2345:\n")
+    return r
+
+
+def cloud_config(obj) -> str:
+    return "#cloud-config\n" + json.dumps(obj)
+
+
+def test_write_files(root):
+    gz = base64.b64encode(gzip.compress(b"compressed\n")).decode()
+    (root / "etc/motd").write_text("existing\n")
+    nocloud_seed(root, "instance-id: i-1\n", cloud_config({"write_files": [
+        {"path": "/etc/app/plain.conf", "content": "a=1\n", "permissions": "0640", "owner": "app:logs"},
+        {"path": "/etc/app/b64.bin", "content": base64.b64encode(b"\x00\x01").decode(), "encoding": "b64"},
+        {"path": "/etc/app/gz.txt", "content": gz, "encoding": "gz+b64"},
+        {"path": "/etc/motd", "content": "appended\n", "append": True},
+        {"path": "/../../escape.txt", "content": "confined\n"},
+        {"path": "/home/app/late.txt", "content": "deferred\n", "defer": True, "owner": "app"},
+    ]}))
+    assert bp(root, "boot").returncode == 0
+    plain = root / "etc/app/plain.conf"
+    assert plain.read_text() == "a=1\n" and stat.S_IMODE(plain.stat().st_mode) == 0o640
+    assert (plain.stat().st_uid, plain.stat().st_gid) == (1234, 2345)
+    assert (root / "etc/app/b64.bin").read_bytes() == b"\x00\x01"
+    assert (root / "etc/app/gz.txt").read_text() == "compressed\n"
+    assert (root / "etc/motd").read_text() == "existing\nappended\n"
+    assert (root / "escape.txt").read_text() == "confined\n"  # "/../../" cannot leave the root
+    late = root / "home/app/late.txt"
+    assert late.read_text() == "deferred\n" and late.stat().st_uid == 1234
+    ev = {e["name"]: e for e in finished(root, "write_files") + finished(root, "write_files_deferred")}
+    assert ev["init-network/config-write_files"]["result"] == "SUCCESS"
+    assert ev["modules-final/config-write_files_deferred"]["result"] == "SUCCESS"
+    reboot(root)
+    bp(root, "boot", check=True)
+    assert (root / "etc/motd").read_text() == "existing\nappended\n"  # per-instance: not appended again
+
+
+def test_write_files_bad_entries_are_named_and_the_rest_is_written(root):
+    nocloud_seed(root, "instance-id: i-1\n", cloud_config({"write_files": [
+        {"path": "/ok.txt", "content": "ok\n"},
+        {"path": "/bad-enc", "content": "x", "encoding": "rot13"},
+        {"path": "/bad-b64", "content": "!!!", "encoding": "gz+b64"},
+        {"path": "/bad-owner", "content": "x", "owner": "nobody-here"},
+        {"path": "/bad-mode", "content": "x", "permissions": "rw-r--r--"},
+        {"content": "no path"},
+    ]}))
+    res = bp(root, "boot")
+    assert res.returncode == 1
+    for where in ("$.write_files[1].encoding", "$.write_files[2].content", "$.write_files[3].owner",
+                  "$.write_files[4].permissions", "$.write_files[5].path"):
+        assert where in res.stderr, where
+    assert (root / "ok.txt").read_text() == "ok\n" and not (root / "bad-enc").exists()
+
+
+def test_bootcmd_every_boot_runcmd_once_per_instance(root):
+    log = root / "cmd.log"
+    nocloud_seed(root, "instance-id: i-1\n", cloud_config({
+        "bootcmd": [f"echo boot $INSTANCE_ID >> {log}"],
+        "runcmd": [f"echo run-str >> {log}", ["sh", "-c", f"echo 'run list; not split' >> {log}"]]}))
+    bp(root, "boot", check=True)
+    reboot(root)
+    bp(root, "boot", check=True)
+    assert log.read_text().splitlines() == ["boot i-1", "run-str", "run list; not split", "boot i-1"]
+    script = (root / "var/lib/blockprov/instances/i-1/scripts/runcmd").read_text()
+    assert script.startswith("#!/bin/sh\n") and "'echo '\"'\"'run list; not split'\"'\"' >>" in script
+
+
+def test_bootcmd_and_runcmd_bad_input(root):
+    nocloud_seed(root, "instance-id: i-1\n", cloud_config({"bootcmd": ["exit 7"], "runcmd": [{"not": "a command"}]}))
+    res = bp(root, "boot")
+    assert res.returncode == 1
+    assert "$.bootcmd[0] exited 7" in res.stderr and "$.runcmd[0]: a command is a string" in res.stderr
+
+
+def test_final_message(root):
+    nocloud_seed(root, "instance-id: i-9\n", cloud_config({"final_message": "done $INSTANCE_ID via $DATASOURCE"}))
+    res = bp(root, "boot", check=True)
+    assert "done i-9 via NoCloud" in res.stderr
+    assert "done i-9 via NoCloud" in (root / "var/log/blockprov/output.log").read_text()
+
+
+def test_storage_module_applies_storagedata_at_boot_and_reboot_writes_nothing(root, loops):
+    dev = loops.add("1G")
+    storagedata = {"version": 1, "config": [
+        {"id": "d0", "type": "disk", "path": dev, "ptable": "gpt"},
+        {"id": "p1", "type": "partition", "device": "d0", "size": "300M"},
+        {"id": "f1", "type": "format", "volume": "p1", "fstype": "ext4", "label": "bootdata"},
+        {"id": "m1", "type": "mount", "device": "f1", "path": "/srv/data"},
+        {"id": "later", "type": "disk", "serial": "NOT-ATTACHED-YET", "ptable": "gpt"},
+        {"id": "lp", "type": "partition", "device": "later", "size": "1G"}]}
+    nocloud_seed(root, "instance-id: i-1\n", storagedata=json.dumps(storagedata))
+    loops.mounts_under.append(root)
+    res = bp(root, "boot")
+    assert res.returncode == 0, res.stderr
+    part = dev + "p1"
+    assert blkid(part)["LABEL"] == "bootdata" and mounted_at(root / "srv/data") == part
+    fstab = (root / "etc/fstab").read_text()
+    assert f"UUID={blkid(part)['UUID']}\t/srv/data\text4\t" in fstab
+    ev = finished(root, "config-storage")[-1]
+    assert ev["result"] == "SUCCESS" and "2 waiting" in ev["description"] and "4 done" in ev["description"]
+    before = os.stat(root / "etc/fstab").st_mtime_ns
+    reboot(root)
+    assert bp(root, "boot").returncode == 0
+    assert os.stat(root / "etc/fstab").st_mtime_ns == before
+    assert "4 ok" in finished(root, "config-storage")[-1]["description"]
+
+
+def test_storage_module_invalid_config_writes_nothing(root, loops):
+    dev = loops.add("256M")
+    nocloud_seed(root, "instance-id: i-1\n", cloud_config({"storage": {"version": 1, "config": [
+        {"id": "d0", "type": "disk", "path": dev, "ptable": "gpt"},
+        {"id": "p1", "type": "partition", "device": "nope", "size": "1G"}]}}))
+    res = bp(root, "boot")
+    assert res.returncode == 1 and "user-data storage is invalid" in res.stderr and "dangling-ref" in res.stderr
+    assert "PTTYPE" not in blkid(dev) and not (root / "etc/fstab").exists()
