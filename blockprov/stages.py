@@ -171,7 +171,9 @@ class Runner:
         vd = userdata.parse(sd.vendordata, "vendor-data")
         ud = userdata.parse(sd.userdata, "user-data")
         res.warnings.extend(vd.problems + ud.problems)
-        return merge_all(self.cfg, sd.cfg, vd.cloud_config, ud.cloud_config)
+        from blockprov.passwords import hash_config
+
+        return hash_config(merge_all(self.cfg, sd.cfg, vd.cloud_config, ud.cloud_config))
 
     def _consume(self, sd, res: StageResult) -> None:
         """Write this instance's scripts and injected files; run boothooks (every boot)."""

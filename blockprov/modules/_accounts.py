@@ -1,0 +1,75 @@
+"""The target root's account files: read passwd/group entries, write authorized_keys (pure reads)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from blockprov.paths import Paths, atomic_write
+
+
+@dataclass
+class Account:
+    name: str
+    uid: int
+    gid: int
+    home: str
+    shell: str
+
+
+def accounts(paths: Paths) -> dict[str, Account]:
+    out = {}
+    try:
+        for line in paths.inside("/etc/passwd").read_text().splitlines():
+            f = line.split(":")
+            if len(f) >= 7 and f[2].isdigit() and f[3].isdigit():
+                out[f[0]] = Account(f[0], int(f[2]), int(f[3]), f[5], f[6])
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def groups(paths: Paths) -> dict[str, list[str]]:
+    out = {}
+    try:
+        for line in paths.inside("/etc/group").read_text().splitlines():
+            f = line.split(":")
+            if len(f) >= 4:
+                out[f[0]] = [m for m in f[3].split(",") if m]
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def add_authorized_keys(paths: Paths, acct: Account, keys: list[str]) -> int:
+    """Append keys not yet present; .ssh 0700 and the file 0600, owned by the user. Returns keys added."""
+    home = paths.inside(acct.home or f"/home/{acct.name}")
+    ssh = home / ".ssh"
+    f = ssh / "authorized_keys"
+    try:
+        old = f.read_text()
+    except FileNotFoundError:
+        old = ""
+    have = {ln.strip() for ln in old.splitlines()}
+    new = [k.strip() for k in keys if k and k.strip() and k.strip() not in have]
+    ssh.mkdir(parents=True, exist_ok=True)
+    os.chmod(ssh, 0o700)
+    os.chown(ssh, acct.uid, acct.gid)
+    if new or not f.exists():
+        text = old + ("" if not old or old.endswith("\n") else "\n") + "".join(k + "\n" for k in new)
+        atomic_write(f, text, mode=0o600)
+    os.chmod(f, 0o600)
+    os.chown(f, acct.uid, acct.gid)
+    return len(new)
+
+
+def write_sudoers(paths: Paths, rules: dict[str, list[str]]) -> Path | None:
+    if not rules:
+        return None
+    p = paths.inside("/etc/sudoers.d/90-blockprov-users")
+    text = "# Written by blockprov users_groups\n" + "".join(
+        f"{user} {rule}\n" for user, rs in sorted(rules.items()) for rule in rs)
+    atomic_write(p, text, mode=0o440)
+    os.chmod(p, 0o440)
+    return p

@@ -1,0 +1,52 @@
+"""Plain passwords are hashed (SHA-512 crypt) as soon as the config is merged, before anything is saved.
+
+So config.json, instance-data*.json, logs and reports only ever hold hashes.
+Hashing uses ``openssl passwd -6`` with the password on stdin (never in argv).
+"""
+
+from __future__ import annotations
+
+import copy
+
+RANDOM = ("R", "RANDOM")
+
+
+def is_hash(value: str) -> bool:
+    return value.startswith(("$1$", "$5$", "$6$", "$y$", "$2b$", "$2y$", "!", "*"))
+
+
+def sha512(plain: str) -> str:
+    from blockprov.storage.run import run
+
+    return run(["openssl", "passwd", "-6", "-stdin"], input=plain + "\n", timeout=20).stdout.strip()
+
+
+def hash_config(cfg: dict, hasher=sha512) -> dict:
+    """A copy of ``cfg`` with every plain password replaced by its hash (pure given ``hasher``)."""
+    out = copy.deepcopy(cfg)
+    for u in out.get("users") or [] if isinstance(out.get("users"), list) else []:
+        if not isinstance(u, dict):
+            continue
+        for key in ("passwd", "plain_text_passwd"):
+            v = u.pop(key, None)
+            if isinstance(v, str) and v:
+                u["hashed_passwd"] = v if key == "passwd" and is_hash(v) else hasher(v)
+    if isinstance(out.get("password"), str) and out["password"] not in RANDOM and not is_hash(out["password"]):
+        out["password"] = hasher(out["password"])
+    cp = out.get("chpasswd")
+    if isinstance(cp, dict):
+        lst = cp.get("list")
+        if isinstance(lst, str):
+            lst = lst.splitlines()
+        if isinstance(lst, list):
+            new = []
+            for line in lst:
+                user, sep, pw = str(line).partition(":")
+                if sep and pw and pw not in RANDOM and not is_hash(pw):
+                    pw = hasher(pw)
+                new.append(f"{user}:{pw}" if sep else str(line))
+            cp["list"] = new
+        for u in cp.get("users") or [] if isinstance(cp.get("users"), list) else []:
+            if isinstance(u, dict) and isinstance(u.get("password"), str) and u.get("type", "hash") == "text":
+                u["password"], u["type"] = hasher(u["password"]), "hash"
+    return out
