@@ -26,10 +26,19 @@ def nocloud_seed(root: Path, meta: str, user: str | bytes | None = None, vendor:
     return d
 
 
-def isolated_cfg(root: Path, text: str = "") -> None:
-    """Keep tests off the machine's block devices: no seed-device search unless a test asks for it."""
+def isolated_cfg(root: Path, text: str = "", full: bool = False) -> None:
+    """Keep tests off the machine's block devices: no seed-device search unless a test asks for it.
+
+    Unless ``full``, the init and config stages run no modules: stage and datasource tests use roots
+    without account files, which users_groups and friends (tested in test_accounts.py) need.
+    """
     d = root / "etc/blockprov/blockprov.cfg.d"
     d.mkdir(parents=True, exist_ok=True)
+    lean = d / "01-no-system-modules.cfg"
+    if full:
+        lean.unlink(missing_ok=True)
+    else:
+        lean.write_text("init_modules: []\nconfig_modules: []\n")
     (d / "00-test.cfg").write_text("datasource: {NoCloud: {search_devices: false}, ConfigDrive: {search_devices: false}}\n"
                                    + text)
 

@@ -19,7 +19,7 @@ KEY2 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey2 ops@bastion"
 def root(tmp_path):
     need_root_tools("useradd", "groupadd", "usermod", "chpasswd", "ssh-keygen", "openssl")
     r = tmp_path / "root"
-    isolated_cfg(r)
+    isolated_cfg(r, full=True)
     etc = r / "etc"
     shutil.copy("/etc/login.defs", etc / "login.defs")
     (etc / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
@@ -103,7 +103,8 @@ def test_users_bad_input_is_named(root):
 
 
 def test_default_user_gets_keys_and_password(root):
-    isolated_cfg(root, "default_user: {name: debian, groups: [sudo], sudo: 'ALL=(ALL) NOPASSWD:ALL', lock_passwd: true}\n")
+    isolated_cfg(root, "default_user: {name: debian, groups: [sudo], sudo: 'ALL=(ALL) NOPASSWD:ALL', lock_passwd: true}\n",
+                 full=True)
     nocloud_seed(root, "instance-id: i-1\npublic-keys: ['%s']\n" % KEY1, cc({"password": "def-pw"}))
     assert bp(root, "boot").returncode == 0
     assert (root / "home/debian/.ssh/authorized_keys").read_text() == KEY1 + "\n"

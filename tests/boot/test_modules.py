@@ -15,7 +15,7 @@ from tests.host.helpers import blkid, mounted_at
 @pytest.fixture
 def root(tmp_path):
     r = tmp_path / "root"
-    isolated_cfg(r)
+    isolated_cfg(r, full=True)
     (r / "etc").mkdir(parents=True, exist_ok=True)
     (r / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\napp:x:1234:1234::/home/app:/bin/sh\n")
     (r / "etc/group").write_text("root:x:0:\napp:x:1234:\nlogs:x:2345:\n")
