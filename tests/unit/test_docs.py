@@ -70,3 +70,39 @@ def test_datasources_openstack_settings_are_the_ones_read():
     ds = load_yaml(block)["datasource"]["OpenStack"]
     f = http.from_cfg(ds)
     assert (f.timeout, f.retries, f.backoff) == (ds["timeout"], ds["retries"], ds["backoff"])
+
+
+def test_modules_write_files_example_writes(tmp_path):
+    import os
+    from blockprov.modules._files import write_all
+    from blockprov.paths import Paths
+    from blockprov.userdata import load_yaml
+
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/passwd").write_text("root:x:0:0::/root:/bin/sh\napp:x:1500:1500::/home/app:/bin/sh\n")
+    (tmp_path / "etc/group").write_text("root:x:0:\napp:x:1500:\n")
+    entries = load_yaml(_yaml_block("modules.md", "## write_files"))["write_files"]
+    write_all(Paths(tmp_path), entries, deferred=False)
+    write_all(Paths(tmp_path), entries, deferred=True)
+    assert (tmp_path / "etc/app/blob").read_bytes() == b"hello\n" and (tmp_path / "etc/motd").read_text() == "welcome\n"
+    st = os.stat(tmp_path / "etc/app/app.conf")
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1500, 1500, 0o640)
+
+
+def test_modules_users_example_normalizes():
+    from blockprov.modules import users_groups
+    from blockprov.userdata import load_yaml
+
+    cfg = load_yaml(_yaml_block("modules.md", "## users_groups"))
+    cfg["default_user"] = {"name": "debian"}
+    users = users_groups.normalize_users(cfg)
+    assert [u["name"] for u in users] == ["debian", "alice", "svc"]
+    assert users_groups.normalize_groups(cfg) == {"admins": [], "ops": ["alice"]}
+
+
+def test_every_module_is_documented():
+    from blockprov.modules import known_modules
+
+    text = (DOCS / "modules.md").read_text()
+    for name in known_modules():
+        assert f"`{name}`" in text or name.startswith("scripts_"), name
