@@ -14,6 +14,8 @@ def run_commands(ctx, cmds, key: str, timeout: float = 600) -> str:
     for i, c in enumerate(cmds):
         if isinstance(c, str):
             argv = ["sh", "-c", c]
+        elif isinstance(c, list) and any(isinstance(a, bool) for a in c):
+            raise ValueError(f"$.{key}[{i}]: {c!r} holds a YAML boolean (true/false/yes/no); quote it")
         elif isinstance(c, list) and c and all(isinstance(a, (str, int, float)) for a in c):
             argv = [str(a) for a in c]
         else:

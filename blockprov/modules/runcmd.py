@@ -24,6 +24,8 @@ def render(cmds) -> str:
     for i, c in enumerate(cmds):
         if isinstance(c, str):
             lines.append(c)
+        elif isinstance(c, list) and any(isinstance(a, bool) for a in c):
+            raise RuncmdError(f"$.runcmd[{i}]: {c!r} holds a YAML boolean (true/false/yes/no); quote it")
         elif isinstance(c, list) and c and all(isinstance(a, (str, int, float)) for a in c):
             lines.append(shlex.join(str(a) for a in c))
         else:
