@@ -198,7 +198,7 @@ class Runner:
             p = _write_script(hooks, part.name, i, _strip_first_line(part.payload))
             from blockprov.storage.run import run
 
-            r = run(["env", f"INSTANCE_ID={sd.instance_id}", str(p)], check=False, timeout=600)
+            r = run([str(p)], check=False, timeout=600, env={"INSTANCE_ID": sd.instance_id})
             self.log(f"boothook {p.name}: exit {r.returncode}\n{r.stdout}{r.stderr}")
             if r.returncode:
                 res.warnings.append(f"boothook {part.name} exited {r.returncode}")

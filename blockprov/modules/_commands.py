@@ -20,7 +20,7 @@ def run_commands(ctx, cmds, key: str, timeout: float = 600) -> str:
             argv = [str(a) for a in c]
         else:
             raise ValueError(f"$.{key}[{i}]: a command is a string or a non-empty list of strings")
-        res = run(["env", f"INSTANCE_ID={ctx.iid}", *argv], check=False, timeout=timeout)
+        res = run(argv, check=False, timeout=timeout, env={"INSTANCE_ID": ctx.iid})
         if ctx.log:
             ctx.log(f"{key}[{i}]: exit {res.returncode}\n{res.stdout}{res.stderr}")
         if res.returncode:

@@ -20,7 +20,6 @@ def run_parts(ctx: ModuleContext, directory: Path, each: str | None = None) -> s
     if not directory.is_dir():
         return ""
     ran, failed = [], []
-    env_note = {"INSTANCE_ID": ctx.iid}
     for p in sorted(directory.iterdir()):
         if not p.is_file() or not os.access(p, os.X_OK):
             continue
@@ -29,7 +28,7 @@ def run_parts(ctx: ModuleContext, directory: Path, each: str | None = None) -> s
             sem = f"script-{directory.name}-{p.name}-{hashlib.sha256(p.read_bytes()).hexdigest()[:12]}"
             if semaphores.done(ctx.paths, ctx.iid, sem, each):
                 continue
-        res = run(["env", *(f"{k}={v}" for k, v in env_note.items()), str(p)], check=False, timeout=TIMEOUT)
+        res = run([str(p)], check=False, timeout=TIMEOUT, env={"INSTANCE_ID": ctx.iid})
         if ctx.log:
             ctx.log(f"{p}: exit {res.returncode}\n{res.stdout}{res.stderr}")
         (failed if res.returncode else ran).append(f"{p.name}" + (f" (exit {res.returncode})" if res.returncode else ""))

@@ -114,12 +114,12 @@ def handle(ctx, args):
     if bounce:
         from blockprov.storage.run import run
 
-        env = [f"interface={bounce['interface']}", f"hostname={name}"]
+        env = {"interface": bounce["interface"], "hostname": name}
         if bounce["command"] == "builtin":
-            for state_ in ("down", "up"):
-                run(["env", *env, "ip", "link", "set", "dev", bounce["interface"], state_], timeout=60)
+            for updown in ("down", "up"):
+                run(["ip", "link", "set", "dev", bounce["interface"], updown], timeout=60, env=env)
         else:
-            run(["env", *env, *bounce["command"]], timeout=300)
+            run(bounce["command"], timeout=300, env=env)
     atomic_write(state, json.dumps(current) + "\n")
     if not changed:
         return f"{name}: unchanged since last applied"

@@ -27,7 +27,9 @@ class CommandError(Exception):
         super().__init__(f"{' '.join(result.argv)} exited {result.returncode}: {err[-2000:]}")
 
 
-def run(argv: list[str], *, check: bool = True, timeout: float = 120, input: str | bytes | None = None) -> Result:
+def run(argv: list[str], *, check: bool = True, timeout: float = 120, input: str | bytes | None = None,
+        env: dict[str, str] | None = None) -> Result:
+    """``env`` adds variables to the inherited environment (scripts get INSTANCE_ID this way)."""
     import sh  # lazy: not needed for --help, validate or plan
 
     if shutil.which(argv[0]) is None:
@@ -39,6 +41,10 @@ def run(argv: list[str], *, check: bool = True, timeout: float = 120, input: str
     kw = dict(_ok_code=list(range(256)), _return_cmd=True, _decode_errors="replace")
     if input is not None:
         kw["_in"] = input
+    if env:
+        import os
+
+        kw["_env"] = {**os.environ, **env}
     try:
         proc = cmd("--kill-after=5", f"{timeout:g}", *argv, **kw)
     except sh.CommandNotFound:

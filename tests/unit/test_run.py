@@ -37,3 +37,8 @@ def test_timeout_kills_and_says_so():
     assert time.monotonic() - t < 5
     assert res.returncode == 124 and "timed out after 0.5 s" in res.stderr
 
+
+
+def test_env_adds_to_the_inherited_environment():
+    res = run(["sh", "-c", 'echo "$INSTANCE_ID:${PATH:+has-path}"'], env={"INSTANCE_ID": "i-7"})
+    assert res.stdout == "i-7:has-path\n"
