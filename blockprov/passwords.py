@@ -24,7 +24,8 @@ def sha512(plain: str) -> str:
 def hash_config(cfg: dict, hasher=sha512) -> dict:
     """A copy of ``cfg`` with every plain password replaced by its hash (pure given ``hasher``)."""
     out = copy.deepcopy(cfg)
-    for u in out.get("users") or [] if isinstance(out.get("users"), list) else []:
+    users = out.get("users")
+    for u in [users] if isinstance(users, dict) else users if isinstance(users, list) else []:
         if not isinstance(u, dict):
             continue
         for key in ("passwd", "plain_text_passwd"):
@@ -46,7 +47,8 @@ def hash_config(cfg: dict, hasher=sha512) -> dict:
                     pw = hasher(pw)
                 new.append(f"{user}:{pw}" if sep else str(line))
             cp["list"] = new
-        for u in cp.get("users") or [] if isinstance(cp.get("users"), list) else []:
+        cp_users = cp.get("users")
+        for u in cp_users if isinstance(cp_users, list) else []:
             if isinstance(u, dict) and isinstance(u.get("password"), str) and u.get("type", "hash") == "text":
                 u["password"], u["type"] = hasher(u["password"]), "hash"
     return out

@@ -30,16 +30,43 @@ def accounts(paths: Paths) -> dict[str, Account]:
     return out
 
 
-def groups(paths: Paths) -> dict[str, list[str]]:
+@dataclass
+class Group:
+    name: str
+    gid: int
+    members: list[str]
+
+
+def groups(paths: Paths) -> dict[str, Group]:
     out = {}
     try:
         for line in paths.inside("/etc/group").read_text().splitlines():
             f = line.split(":")
-            if len(f) >= 4:
-                out[f[0]] = [m for m in f[3].split(",") if m]
+            if len(f) >= 4 and f[2].isdigit():
+                out[f[0]] = Group(f[0], int(f[2]), [m for m in f[3].split(",") if m])
     except FileNotFoundError:
         pass
     return out
+
+
+def owner_ids(paths: Paths, owner: str | None) -> tuple[int, int] | None:
+    """(uid, gid) for ``user[:group]`` from the root's own account files (numbers pass through).
+
+    Without a group, the user's primary group. None when a name is unknown there.
+    """
+    if not owner:
+        return 0, 0
+    user, _, group = owner.partition(":")
+    acct = None if user.isdigit() else accounts(paths).get(user)
+    uid = int(user) if user.isdigit() else acct.uid if acct else None
+    if group:
+        g = None if group.isdigit() else groups(paths).get(group)
+        gid = int(group) if group.isdigit() else g.gid if g else None
+    else:
+        gid = acct.gid if acct else 0 if user.isdigit() else None
+    if uid is None or gid is None:
+        return None
+    return uid, gid
 
 
 def add_authorized_keys(paths: Paths, acct: Account, keys: list[str]) -> int:

@@ -1,4 +1,4 @@
-"""write_files entries: decode, confine to the root, owner from the root's own passwd/group (pure parts)."""
+"""write_files entries: decode, confine to the root, owner from the root's own passwd/group."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import binascii
 import gzip
 import os
 
+from blockprov.modules._accounts import owner_ids
 from blockprov.paths import Paths, atomic_write
 
 ENCODINGS = {"b64": ("b64",), "base64": ("b64",), "gz": ("gz",), "gzip": ("gz",), "gz+b64": ("b64", "gz"),
@@ -46,29 +47,6 @@ def mode_of(value, where: str) -> int:
     if not 0 <= m <= 0o7777:
         raise EntryError(f"{where}.permissions: {value!r} is out of range")
     return m
-
-
-def _ids(path, name: str) -> int | None:
-    try:
-        for line in open(path, encoding="utf-8"):
-            f = line.split(":")
-            if len(f) > 2 and f[0] == name:
-                return int(f[2])
-    except (OSError, ValueError):
-        return None
-    return None
-
-
-def owner_ids(paths: Paths, owner: str | None) -> tuple[int, int] | None:
-    """(uid, gid) from the root's etc/passwd and etc/group; None when not resolvable."""
-    if not owner:
-        return 0, 0
-    user, _, group = owner.partition(":")
-    uid = int(user) if user.isdigit() else _ids(paths.inside("/etc/passwd"), user)
-    gid = int(group) if group.isdigit() else _ids(paths.inside("/etc/group"), group or user) if (group or user) else 0
-    if uid is None or gid is None:
-        return None
-    return uid, gid
 
 
 def write_entry(paths: Paths, entry: dict, where: str) -> str:

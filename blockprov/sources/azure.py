@@ -132,13 +132,6 @@ def endpoint(ctx: Context) -> str | None:
     return None
 
 
-def hash_password(plain: str) -> str:
-    from blockprov.storage.run import run
-
-    res = run(["openssl", "passwd", "-6", "-stdin"], input=plain + "\n", timeout=20)
-    return res.stdout.strip()
-
-
 def build(ctx: Context, raw: bytes, where: str) -> SourceData:
     ovf = parse_ovf(raw, where)
     iid = ctx.dmi("product_uuid").lower() or "azure-" + hashlib.sha256(raw).hexdigest()[:16]
@@ -154,7 +147,9 @@ def build(ctx: Context, raw: bytes, where: str) -> SourceData:
         user = {"name": ovf["UserName"], "groups": ["sudo"], "sudo": "ALL=(ALL) NOPASSWD:ALL",
                 "lock_passwd": not ovf.get("UserPassword"), "ssh_authorized_keys": keys}
         if ovf.get("UserPassword"):
-            user["hashed_passwd"] = hash_password(ovf["UserPassword"])
+            from blockprov.passwords import sha512
+
+            user["hashed_passwd"] = sha512(ovf["UserPassword"])
         cfg["users"] = [user]
     if "DisableSshPasswordAuthentication" in ovf:
         cfg["ssh_pwauth"] = not ovf["DisableSshPasswordAuthentication"]
