@@ -52,10 +52,9 @@ def cmd_boot(paths: Paths, args) -> int:
 
 def cmd_single(paths: Paths, args) -> int:
     from blockprov import instance
+    from blockprov.modules import known_modules
     from blockprov.stages import Runner, StageResult
     from blockprov.sysconfig import ModuleEntry, normalize_frequency
-
-    from blockprov.modules import known_modules
 
     name = args.name.replace("-", "_")
     if name not in known_modules():

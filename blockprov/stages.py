@@ -65,6 +65,7 @@ class Runner:
         fcntl.flock(self._lock, fcntl.LOCK_EX)
         self.cfg = sysconfig.load(paths)  # ConfigError propagates: exit 2 before anything is written
         self.reporter = Reporter(paths, self.cfg, self.log)
+        self._parsed: dict = {}  # instance-id -> (vendor-data, user-data), parsed once per process
 
     def close(self) -> None:
         self.reporter.close()
@@ -75,8 +76,6 @@ class Runner:
         res = StageResult(stage)
         st = _status(self.paths)
         v1 = st["v1"]
-        if stage == STAGES[0] or stage == "init-network" and "init-local" not in v1:
-            v1["boot_started"] = time.time()
         v1["stage"] = stage
         v1[stage] = {"start": time.time(), "finished": None, "errors": [], "warnings": []}
         _save_status(self.paths, st)
@@ -165,11 +164,17 @@ class Runner:
         except (OSError, ValueError):
             return False
 
-    def _merged(self, sd, res: StageResult) -> dict:
+    def _userdata(self, sd):
+        """(vendor-data, user-data) of ``sd``, parsed once however many stages of this process ask."""
         from blockprov import userdata
 
-        vd = userdata.parse(sd.vendordata, "vendor-data")
-        ud = userdata.parse(sd.userdata, "user-data")
+        if sd.instance_id not in self._parsed:
+            self._parsed[sd.instance_id] = (userdata.parse(sd.vendordata, "vendor-data"),
+                                            userdata.parse(sd.userdata, "user-data"))
+        return self._parsed[sd.instance_id]
+
+    def _merged(self, sd, res: StageResult) -> dict:
+        vd, ud = self._userdata(sd)
         res.warnings.extend(vd.problems + ud.problems)
         from blockprov.passwords import hash_config
 
@@ -177,11 +182,8 @@ class Runner:
 
     def _consume(self, sd, res: StageResult) -> None:
         """Write this instance's scripts and injected files; run boothooks (every boot)."""
-        from blockprov import userdata
-
         idir = self.paths.instance_dir(sd.instance_id)
-        ud = userdata.parse(sd.userdata, "user-data")
-        vd = userdata.parse(sd.vendordata, "vendor-data")
+        vd, ud = self._userdata(sd)
         dirs = {"script": idir / "scripts", "script-per-boot": self.paths.scripts / "per-boot",
                 "script-per-instance": self.paths.scripts / "per-instance",
                 "script-per-once": self.paths.scripts / "per-once"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 from blockprov.paths import Paths
@@ -28,7 +28,6 @@ class ModuleContext:
     datasource: object = None  # SourceData
     new_instance: bool = False
     log: object = None  # callable(str): the output log
-    env: dict = field(default_factory=dict)
 
 
 @lru_cache(maxsize=1)

@@ -113,15 +113,14 @@ def _mountinfo() -> tuple[dict[str, list[str]], dict[str, str]]:
     return by_devno, mounts
 
 
-def probe(only: list[str] | None = None, scope=None) -> Inventory:
+def probe(scope=None) -> Inventory:
     """Snapshot block devices: topology of all (cheap: sysfs, udev db, links), signatures and tables of some.
 
-    ``only`` limits the snapshot to the named disks and their partitions. ``scope``
-    is a function of the topology-only Inventory returning the whole disks whose
+    ``scope`` is a function of the topology-only Inventory returning the whole disks whose
     signatures and tables are needed (or None for all): a disk the config cannot
     name is then never opened, and a run costs no ``blkid`` on unrelated disks.
     """
-    inv = topology(only)
+    inv = topology()
     wanted = scope(inv) if scope is not None else None
     if wanted is None:
         deep = list(inv.devices)
@@ -156,7 +155,7 @@ def add_signatures(inv: Inventory, paths: list[str]) -> None:
             dev.ptable, dev.ptuuid, dev.parts = read_table(path)
 
 
-def topology(only: list[str] | None = None) -> Inventory:
+def topology() -> Inventory:
     """All block devices with what sysfs, the udev database, /dev/disk and mountinfo say; no signatures."""
     mounted, mounts = _mountinfo()
     links = _links()
@@ -164,15 +163,12 @@ def topology(only: list[str] | None = None) -> Inventory:
     swaps = _read(Path("/proc/swaps")).splitlines()[1:]
     inv.swaps = [s.split()[0] for s in swaps if s.strip()]
     names = sorted(os.listdir(SYS)) if SYS.is_dir() else []
-    wanted = {os.path.basename(p) for p in only} if only else None
     for name in names:
         if name.startswith(SKIP_PREFIX):
             continue
         d = SYS / name
         is_part = (d / "partition").exists()
         parent = d.resolve().parent.name if is_part else None
-        if wanted is not None and name not in wanted and parent not in wanted:
-            continue
         size = int(_read(d / "size", "0") or 0) * 512
         if size == 0:
             continue
