@@ -82,7 +82,7 @@ def four(root: Path) -> float:
     return time.perf_counter() - t
 
 
-first, again, starts, first4, again4 = [], [], [], [], []
+first, again, starts, first4, again4, bare = [], [], [], [], [], []
 for _ in range(ROUNDS):  # noqa: B007
     root = Path(tempfile.mkdtemp(prefix="bp-boot-"))
     try:
@@ -91,6 +91,11 @@ for _ in range(ROUNDS):  # noqa: B007
         shutil.rmtree(root / "run")
         again.append(run("boot", "--root", str(root)))
         starts.append(stage_start(root))
+    finally:
+        shutil.rmtree(root)
+    root = Path(tempfile.mkdtemp(prefix="bp-boot-"))
+    try:
+        bare.append(run("boot", "--root", str(root)))  # nothing there: the None datasource
     finally:
         shutil.rmtree(root)
     root = Path(tempfile.mkdtemp(prefix="bp-boot-"))
@@ -106,4 +111,5 @@ print(f"first boot (new instance): median {ms(first)}  (target < 400 ms; cloud-i
 print(f"reboot (same instance):    median {ms(again)}  (target < 150 ms; cloud-init 1.9-2.3 s)")
 print(f"first boot, 4 processes:   median {ms(first4)}  (cloud-init 22.4.2 here: see bench/boot_cloudinit.sh)")
 print(f"reboot, 4 processes:       median {ms(again4)}")
+print(f"no datasource at all:      median {ms(bare)}  (target: well under 1 s)")
 print(f"stage process start:       median {ms(starts)}  (target < 60 ms; cloud-init about 450 ms)")

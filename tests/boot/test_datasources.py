@@ -182,6 +182,8 @@ def test_openstack_is_not_probed_without_dmi_or_config(root):
     t = time.monotonic()
     data = boot_ok(root)
     assert time.monotonic() - t < 3 and data["v1"]["datasource"] == "None"
+    st = bp(root, "status", "--json")
+    assert st.returncode == 0 and json.loads(st.stdout)["warnings"] == []  # a probe that failed would warn
 
 
 def test_openstack_detected_by_dmi(root):
