@@ -16,8 +16,7 @@ from pathlib import Path
 from blockprov.paths import Paths
 
 DEFAULT_LIST = ["NoCloud", "ConfigDrive", "Azure", "OpenStack", "None"]
-MODULES = {"nocloud": "nocloud", "configdrive": "configdrive", "azure": "azure", "openstack": "openstack",
-           "none": "none"}
+MODULES = frozenset({"nocloud", "configdrive", "azure", "openstack", "none"})  # file names
 NONE_IID = "iid-datasource-none"
 
 
@@ -89,15 +88,19 @@ class Context:
         return ""
 
 
+def _key(name: str) -> str:
+    """``ConfigDrive``, ``config-drive`` and ``config_drive`` all name sources/configdrive.py."""
+    return name.lower().replace("_", "").replace("-", "")
+
+
 def source_module(name: str):
-    key = name.lower().replace("_", "").replace("-", "")
-    if key not in MODULES:
+    if _key(name) not in MODULES:
         raise KeyError(name)
-    return importlib.import_module(f"blockprov.sources.{MODULES[key]}")
+    return importlib.import_module(f"blockprov.sources.{_key(name)}")
 
 
 def known(name: str) -> bool:
-    return name.lower().replace("_", "").replace("-", "") in MODULES
+    return _key(name) in MODULES
 
 
 @dataclass
