@@ -1,4 +1,4 @@
-"""The boot commands: init, modules, boot, single, clean, status, query, per, analyze."""
+"""The boot commands: init, modules, boot, single, clean, status, query, per, analyze, schema."""
 
 from __future__ import annotations
 
@@ -198,3 +198,40 @@ def cmd_analyze(paths: Paths, args) -> int:
         Path(args.out).write_text(analyze.plot(boots[-1]))
         print(f"wrote {args.out}")
     return EXIT_OK
+
+
+def cmd_schema(paths: Paths, args) -> int:
+    """Every module's schema over one config file: all problems at once, each with its JSON path."""
+    from blockprov import modules
+    from blockprov.modules._schema import check
+
+    if args.show:
+        name = args.show.replace("-", "_")
+        if name not in modules.known_modules():
+            print(f"blockprov: unknown module {args.show!r}", file=sys.stderr)
+            return EXIT_INVALID
+        json.dump(modules.load(name).SCHEMA, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    import yaml
+
+    try:
+        cfg = yaml.safe_load(Path(args.file).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        print(f"blockprov: {args.file}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if cfg is None:
+        cfg = {}
+    if not isinstance(cfg, dict):
+        print(f"blockprov: {args.file}: $: a cloud-config is a mapping", file=sys.stderr)
+        return EXIT_INVALID
+    owners: dict[int, tuple[str, dict]] = {}  # write_files_deferred shares write_files' schema
+    for name in sorted(modules.known_modules()):
+        schema = modules.load(name).SCHEMA
+        owners.setdefault(id(schema), (name, schema))
+    bad = sorted(f"{p} ({name})" for name, schema in owners.values() for p in check(schema, cfg, {}))
+    for line in bad:
+        print(f"{args.file}: {line}", file=sys.stderr)
+    if not bad:
+        print(f"{args.file}: valid")
+    return EXIT_INVALID if bad else EXIT_OK

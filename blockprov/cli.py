@@ -66,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     c = boot_cmd("analyze", "boot timings from the event log")
     c.add_argument("action", choices=["show", "blame", "plot"])
     c.add_argument("--out", default="boot.svg", help="plot: the SVG file to write")
+    c = boot_cmd("schema", "check a cloud-config against every module's schema; exit 0 valid, 2 invalid")
+    g = c.add_mutually_exclusive_group(required=True)
+    g.add_argument("file", nargs="?", help="user-data (#cloud-config) or a YAML config file")
+    g.add_argument("--show", metavar="MODULE", help="print a module's JSON Schema")
     return p
 
 
@@ -75,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         from blockprov import storage_cli
 
         return storage_cli.run(args)
-    if args.cmd in ("init", "modules", "boot", "single", "clean", "status", "query", "per", "analyze"):
+    if args.cmd in ("init", "modules", "boot", "single", "clean", "status", "query", "per", "analyze", "schema"):
         from blockprov import boot_cli
 
         return boot_cli.run(args)

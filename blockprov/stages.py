@@ -226,6 +226,7 @@ class Runner:
     def run_module(self, stage: str, ent: sysconfig.ModuleEntry, sd, cfg: dict, res: StageResult,
                    force: bool = False) -> str:
         from blockprov import modules
+        from blockprov.modules._schema import check as schema_check
 
         mod = modules.load(ent.name)
         freq = ent.frequency or mod.FREQUENCY
@@ -236,6 +237,9 @@ class Runner:
         ctx = modules.ModuleContext(self.paths, cfg, sd.instance_id, stage, sd, self._new_instance(), self.log)
         with self.reporter.scope(name, f"running {ent.name} with frequency {freq}") as out:
             try:
+                bad = schema_check(mod.SCHEMA, cfg, ent.args, self.paths.cache / "module-schema-verdicts.json")
+                if bad:
+                    raise ValueError("invalid config, not run: " + "; ".join(bad[:10]))
                 msg = mod.handle(ctx, ent.args)
             except modules.ModuleWarning as exc:
                 out.result, out.description = WARN, f"{ent.name}: {exc}"

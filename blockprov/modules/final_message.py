@@ -10,6 +10,7 @@ import time
 FREQUENCY = "always"
 DESCRIPTION = "print the final message"
 RERUNNABLE = True
+SCHEMA = {"type": "object", "properties": {"final_message": {"type": "string"}}}
 DEFAULT = "blockprov $VERSION finished at $TIMESTAMP; datasource $DATASOURCE; up $UPTIME seconds"
 
 

@@ -18,6 +18,16 @@ from blockprov.paths import atomic_write
 FREQUENCY = "always"
 DESCRIPTION = "set the hostname and /etc/hosts from config or metadata"
 RERUNNABLE = True
+SCHEMA = {"type": "object", "properties": {
+    "hostname": {"type": "string"}, "fqdn": {"type": "string"}, "prefer_fqdn_over_hostname": {"type": "boolean"},
+    "preserve_hostname": {"type": "boolean"}, "manage_etc_hosts": {"enum": [True, False, "template", "localhost"]},
+    "hostname_command": {"type": "string"},
+    "datasource": {"type": "object", "properties": {"Azure": {"type": "object", "properties": {
+        "set_hostname": {"type": "boolean"},
+        "hostname_bounce": {"type": "object", "properties": {
+            "interface": {"type": "string"}, "policy": {"enum": ["on", "off", "force", True, False]},
+            "command": {"oneOf": [{"const": "builtin"}, {"type": "array", "minItems": 1, "items": {"type": "string"}}]},
+            "hostname_command": {"type": "string"}}}}}}}}}
 LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 BEGIN = "# BEGIN blockprov managed hosts: edits here are overwritten"
 END = "# END blockprov managed hosts"

@@ -7,10 +7,12 @@ quoted. scripts_user then runs that script with the user-data scripts.
 import shlex
 
 from blockprov.paths import atomic_write
+from blockprov.modules._schema import COMMANDS
 
 FREQUENCY = "per-instance"
 DESCRIPTION = "write runcmd commands as a script for scripts_user"
 RERUNNABLE = False
+SCHEMA = {"type": "object", "properties": {"runcmd": COMMANDS}}
 
 
 class RuncmdError(Exception):

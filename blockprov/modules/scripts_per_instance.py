@@ -5,6 +5,7 @@ from blockprov.modules._scripts import run_parts
 FREQUENCY = "always"
 DESCRIPTION = "run scripts in var/lib/blockprov/scripts/per-instance, once per instance"
 RERUNNABLE = False
+SCHEMA = {"type": "object", "properties": {}}  # reads no keys
 
 
 def handle(ctx, args):

@@ -5,6 +5,7 @@ from blockprov.modules._scripts import run_parts
 FREQUENCY = "per-instance"
 DESCRIPTION = "run user-data scripts of this instance"
 RERUNNABLE = False
+SCHEMA = {"type": "object", "properties": {}}  # reads no keys
 
 
 def handle(ctx, args):

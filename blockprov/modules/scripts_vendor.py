@@ -5,6 +5,7 @@ from blockprov.modules._scripts import run_parts
 FREQUENCY = "per-instance"
 DESCRIPTION = "run vendor-data scripts, once per instance"
 RERUNNABLE = False
+SCHEMA = {"type": "object", "properties": {}}  # reads no keys
 
 
 def handle(ctx, args):

@@ -11,10 +11,18 @@ from __future__ import annotations
 from blockprov.passwords import RANDOM, is_hash
 from blockprov.paths import atomic_write
 from blockprov.storage.run import run
+from blockprov.modules._schema import STRINGS
 
 FREQUENCY = "per-instance"
 DESCRIPTION = "set passwords (chpasswd) and ssh password authentication"
 RERUNNABLE = True
+SCHEMA = {"type": "object", "properties": {
+    "chpasswd": {"type": "object", "properties": {
+        "list": {"oneOf": [{"type": "string"}, STRINGS]},
+        "users": {"type": "array", "items": {"type": "object", "required": ["name", "password"], "properties": {
+            "name": {"type": "string"}, "password": {"type": "string"}, "type": {"enum": ["hash", "text", "RANDOM"]}}}},
+        "expire": {"type": "boolean"}}},
+    "password": {"type": "string"}, "ssh_pwauth": {"enum": [True, False, "unchanged", "yes", "no"]}}}
 
 
 def pairs(cfg: dict) -> list[tuple[str, str]]:

@@ -13,6 +13,9 @@ FREQUENCY = "per-instance"
 DESCRIPTION = "regenerate ssh host keys"
 RERUNNABLE = False
 TYPES = ("rsa", "ecdsa", "ed25519")
+SCHEMA = {"type": "object", "properties": {
+    "ssh_deletekeys": {"type": "boolean"},
+    "ssh_genkeytypes": {"type": "array", "items": {"enum": ["rsa", "ecdsa", "ed25519"]}}}}
 
 
 def handle(ctx, args):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from blockprov.modules import _accounts as acc
 from blockprov.storage.run import run
+from blockprov.modules._schema import STRING_OR_STRINGS, STRINGS
 
 FREQUENCY = "per-instance"
 DESCRIPTION = "create groups and users, sudo rules and authorized keys"
@@ -18,6 +19,24 @@ RERUNNABLE = True
 USER_KEYS = {"name", "gecos", "groups", "primary_group", "sudo", "shell", "lock_passwd", "hashed_passwd", "passwd",
              "ssh_authorized_keys", "system", "uid", "homedir", "no_create_home", "inactive", "expiredate",
              "plain_text_passwd"}
+_USER = {"oneOf": [{"type": "string"}, {"type": "object", "required": ["name"], "additionalProperties": False,
+    "properties": {"name": {"type": "string", "minLength": 1}, "gecos": {"type": "string"},
+                   "groups": STRING_OR_STRINGS, "primary_group": {"type": "string"},
+                   "sudo": {"oneOf": [{"type": "string"}, STRINGS, {"const": False}, {"type": "null"}]},
+                   "shell": {"type": "string"}, "lock_passwd": {"type": "boolean"},
+                   "hashed_passwd": {"type": "string"}, "passwd": {"type": "string"},
+                   "plain_text_passwd": {"type": "string"}, "ssh_authorized_keys": STRING_OR_STRINGS,
+                   "system": {"type": "boolean"}, "uid": {"type": "integer", "minimum": 0},
+                   "homedir": {"type": "string"}, "no_create_home": {"type": "boolean"},
+                   "inactive": {"type": ["string", "integer"]}, "expiredate": {"type": "string"}}}]}
+SCHEMA = {"type": "object", "properties": {
+    "users": {"oneOf": [{"type": "array", "items": _USER}, _USER]},
+    "groups": {"oneOf": [{"type": "string"}, {"type": "object"},
+                         {"type": "array", "items": {"oneOf": [{"type": "string"}, {
+                             "type": "object", "minProperties": 1, "maxProperties": 1,
+                             "additionalProperties": {"oneOf": [{"type": "string"}, STRINGS, {"type": "null"}]}}]}}]},
+    "default_user": {"type": "object", "properties": {"name": {"type": "string"}}},
+    "ssh_authorized_keys": STRING_OR_STRINGS}}
 
 
 class UsersError(ValueError):

@@ -8,6 +8,14 @@ from blockprov.modules._files import write_all
 FREQUENCY = "per-instance"
 DESCRIPTION = "write files listed under write_files"
 RERUNNABLE = True
+SCHEMA = {"type": "object", "properties": {"write_files": {"type": "array", "items": {
+    "type": "object", "required": ["path"], "additionalProperties": False,
+    "properties": {"path": {"type": "string", "minLength": 1}, "content": {"type": ["string", "null"]},
+                   "source": {"type": "object"},
+                   "encoding": {"enum": ["b64", "base64", "gz", "gzip", "gz+b64", "gzip+base64", "gz+base64",
+                                         "gzip+b64", "text/plain", ""]},
+                   "owner": {"type": "string"}, "permissions": {"type": ["string", "integer"]},
+                   "append": {"type": "boolean"}, "defer": {"type": "boolean"}}}}}}
 
 
 def handle(ctx, args):

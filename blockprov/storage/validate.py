@@ -84,47 +84,17 @@ def schema_valid_fast(storage: dict) -> bool:
     return True
 
 
-VERDICTS_KEPT = 64
-
-
-def _document_key(storage: dict) -> str:
-    """sha256 over the schema and the document; types are tagged so a date and its text differ."""
-    import hashlib
-
-    doc = json.dumps(storage, sort_keys=True, default=lambda o: f"<{type(o).__name__}>{o!r}")
-    return hashlib.sha256(schema_text("storage-v1.json").encode() + b"\0" + doc.encode()).hexdigest()
-
-
-def _known_valid(verdicts: Path, key: str) -> bool:
-    try:
-        return key in json.loads(verdicts.read_text()).get("valid", [])
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def _remember_valid(verdicts: Path, key: str) -> None:
-    from blockprov.paths import atomic_write
-
-    try:
-        keys = json.loads(verdicts.read_text()).get("valid", [])
-    except (OSError, ValueError, AttributeError):
-        keys = []
-    keys = [k for k in keys if isinstance(k, str) and k != key][-(VERDICTS_KEPT - 1):] + [key]
-    try:
-        atomic_write(verdicts, json.dumps({"valid": keys}))
-    except OSError:
-        pass  # a read-only root only loses the shortcut
-
-
 def schema_problems(storage: dict, prefix: str, verdicts: Path | None = None) -> list[Problem]:
     """Schema errors. ``verdicts`` remembers documents that passed, so an unchanged config
     (the boot and hotplug re-run case) skips the 60 ms jsonschema import and check."""
-    key = _document_key(storage) if verdicts is not None else ""
-    if key and _known_valid(verdicts, key):
+    from blockprov import verdicts as cache
+
+    key = cache.key(schema_text("storage-v1.json"), storage) if verdicts is not None else ""
+    if key and cache.known_valid(verdicts, key):
         return []
     out = _schema_problems(storage, prefix)
     if key and not any(p.severity == "error" for p in out):
-        _remember_valid(verdicts, key)
+        cache.remember_valid(verdicts, key)
     return out
 
 

@@ -95,11 +95,11 @@ def test_users_groups_keys_sudo_and_passwords(root):
 def test_users_bad_input_is_named(root):
     nocloud_seed(root, "instance-id: i-1\n", cc({"users": [{"name": "ok"}, {"gecos": "no name"}]}))
     res = bp(root, "boot")
-    assert res.returncode == 1 and "$.users[1]: a user is a name or a mapping with name" in res.stderr
+    assert res.returncode == 1 and "users_groups: invalid config, not run: $.users[1]: 'name' is a required property" in res.stderr
     assert "ok" not in passwd(root)  # checked before any change
     nocloud_seed(root, "instance-id: i-2\n", cc({"users": [{"name": "x", "shel": "/bin/sh"}]}))
     reboot(root)
-    assert "$.users[0]: unknown keys ['shel']" in bp(root, "boot").stderr
+    assert "$.users[0]: Additional properties are not allowed ('shel' was unexpected)" in bp(root, "boot").stderr
 
 
 def test_default_user_gets_keys_and_password(root):

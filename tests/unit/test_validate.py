@@ -1,8 +1,10 @@
 """One hand-written invalid config per check, each with its code and JSON path."""
+import json
 import glob
 
 import pytest
 
+from blockprov import verdicts as verdicts_mod
 from blockprov.storage import loader, validate
 from tests.conftest import CORPUS
 
@@ -78,10 +80,10 @@ def test_verdict_cache_remembers_only_valid_documents(tmp_path):
     verdicts = tmp_path / "verdicts.json"
     good = {"version": 1, "config": [DISK, PART, FMT]}
     assert validate.errors(validate.validate(good, "$", verdicts)) == []
-    assert len(validate.json.loads(verdicts.read_text())["valid"]) == 1
+    assert len(json.loads(verdicts.read_text())["valid"]) == 1
     bad = {"version": 1, "config": [DISK, {**PART, "perserve": True}]}
     assert validate.errors(validate.validate(bad, "$", verdicts))
-    assert len(validate.json.loads(verdicts.read_text())["valid"]) == 1
+    assert len(json.loads(verdicts.read_text())["valid"]) == 1
     # Remembered: the answer is the same with the jsonschema check skipped.
     assert validate.errors(validate.validate(good, "$", verdicts)) == []
 
@@ -102,6 +104,6 @@ def test_verdict_cache_cannot_hide_a_changed_document(tmp_path):
 def test_verdict_cache_survives_garbage_and_stays_bounded(tmp_path):
     verdicts = tmp_path / "verdicts.json"
     verdicts.write_text("{not json")
-    for n in range(validate.VERDICTS_KEPT + 5):
+    for n in range(verdicts_mod.KEPT + 5):
         assert validate.errors(validate.validate({"version": 1, "config": [{**DISK, "serial": f"s{n}"}]}, "$", verdicts)) == []
-    assert len(validate.json.loads(verdicts.read_text())["valid"]) == validate.VERDICTS_KEPT
+    assert len(json.loads(verdicts.read_text())["valid"]) == verdicts_mod.KEPT
