@@ -21,7 +21,7 @@ FREQUENCIES = {"per-instance": "per-instance", "once-per-instance": "per-instanc
 
 DEFAULTS: dict = {
     "datasource_list": ["NoCloud", "ConfigDrive", "Azure", "OpenStack", "None"],
-    "init_local_modules": [],
+    "init_local_modules": ["network"],
     "init_modules": ["bootcmd", "write_files", "storage", "hostname", "users_groups", "ssh"],
     "config_modules": ["set_passwords", "runcmd"],
     "final_modules": ["scripts_vendor", "scripts_per_once", "scripts_per_boot", "scripts_per_instance",

@@ -38,7 +38,7 @@ def isolated_cfg(root: Path, text: str = "", full: bool = False) -> None:
     if full:
         lean.unlink(missing_ok=True)
     else:
-        lean.write_text("init_modules: []\nconfig_modules: []\n")
+        lean.write_text("init_local_modules: []\ninit_modules: []\nconfig_modules: []\n")
     (d / "00-test.cfg").write_text("datasource: {NoCloud: {search_devices: false}, ConfigDrive: {search_devices: false}}\n"
                                    + text)
 

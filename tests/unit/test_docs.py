@@ -106,3 +106,15 @@ def test_every_module_is_documented():
     text = (DOCS / "modules.md").read_text()
     for name in known_modules():
         assert f"`{name}`" in text or name.startswith("scripts_"), name
+
+
+def test_network_examples_render_as_documented():
+    from blockprov.net import networkd, parse, policy
+
+    ovirt = parse.parse(__import__("yaml").safe_load(_yaml_block("network.md", "**oVirt NIC settings**")))
+    assert [i.name for i in ovirt.interfaces] == ["eth0", "eth1"] and ovirt.dns == ["192.168.122.1", "8.8.8.8"]
+    net = policy.apply(parse.parse(__import__("yaml").safe_load(_yaml_block("network.md", "## Example"))))
+    text = (DOCS / "network.md").read_text()
+    shown = re.search(r"```ini\n# 10-blockprov-eth1.network\n(.*?)```", text, re.S).group(1)
+    rendered = networkd.render(net)["etc/systemd/network/10-blockprov-eth1.network"]
+    assert rendered.split("\n", 2)[2] == shown  # without the header comment and its blank line

@@ -1,0 +1,167 @@
+"""Network config: every input form rendered by every renderer, compared with golden files.
+
+Regenerate the goldens after a deliberate change with BLOCKPROV_UPDATE_GOLDEN=1
+and review the diff. The netplan output is also checked by the real
+``netplan generate`` and the ifupdown output by the real ``ifquery``.
+"""
+
+import ipaddress
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from blockprov.net import eni, netplan, networkd, parse, policy
+from blockprov.net.model import Iface, NetConfig, NetConfigError
+
+HERE = Path(__file__).resolve().parent.parent / "fixtures" / "network"
+CASES = sorted(p.name for p in HERE.iterdir() if p.is_dir())
+MACS = {"fa:16:3e:00:00:01": "ens3"}  # the target's interfaces by MAC; fa:16:3e:00:00:02 is not there yet
+UPDATE = os.environ.get("BLOCKPROV_UPDATE_GOLDEN") == "1"
+
+
+def load(case: str) -> dict:
+    f = next((HERE / case).glob("input.*"))
+    return json.loads(f.read_text()) if f.suffix == ".json" else yaml.safe_load(f.read_text())
+
+
+def rendered(case: str, renderer: str) -> dict[str, str]:
+    net = parse.parse(load(case), macs=MACS)
+    routed = policy.apply(net)
+    if renderer == "netplan":
+        return netplan.render(routed, passthrough=routed is net)
+    return {"networkd": networkd.render, "eni": eni.render}[renderer](routed)
+
+
+@pytest.mark.parametrize("renderer", ["networkd", "eni", "netplan"])
+@pytest.mark.parametrize("case", CASES)
+def test_golden(case, renderer):
+    files = rendered(case, renderer)
+    golden = HERE / case / renderer
+    if UPDATE:
+        shutil.rmtree(golden, ignore_errors=True)
+        for rel, text in files.items():
+            (golden / rel).parent.mkdir(parents=True, exist_ok=True)
+            (golden / rel).write_text(text)
+    want = {p.relative_to(golden).as_posix(): p.read_text() for p in golden.rglob("*") if p.is_file()}
+    assert sorted(files) == sorted(want)
+    for rel in files:
+        assert files[rel] == want[rel], rel
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_netplan_output_is_accepted_by_netplan(case, tmp_path):
+    exe = shutil.which("netplan")
+    if exe is None:
+        pytest.skip("netplan is not installed (scripts/install.sh installs netplan.io)")
+    for rel, text in rendered(case, "netplan").items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+        (tmp_path / rel).chmod(0o600)
+    r = subprocess.run([exe, "generate", "--root-dir", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert list((tmp_path / "run/systemd/network").glob("10-netplan-*.network"))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_eni_output_is_accepted_by_ifupdown(case, tmp_path):
+    exe = shutil.which("ifquery")
+    if exe is None:
+        pytest.skip("ifupdown is not installed (scripts/install.sh installs it)")
+    f = tmp_path / "interfaces"
+    f.write_text(rendered(case, "eni")[eni.PATH])
+    listed = subprocess.run([exe, "-i", str(f), "--list", "--allow", "auto"], capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    net = parse.parse(load(case), macs=MACS)
+    assert [n for n in listed.stdout.split() if n != "lo"] == [i.name for i in net.interfaces if i.on_boot]
+    for i in net.interfaces:
+        q = subprocess.run([exe, "-i", str(f), i.name], capture_output=True, text=True)
+        assert q.returncode == 0, (i.name, q.stderr)
+        for a in i.addresses:
+            if ipaddress.ip_interface(a).version == 4:
+                assert f"address: {a.split('/')[0]}" in q.stdout
+
+
+def test_openstack_names_by_mac_and_stable_names_for_unknown_nics():
+    net = parse.parse(load("openstack"), macs=MACS)
+    assert [(i.name, i.mac) for i in net.interfaces] == [("ens3", "fa:16:3e:00:00:01"),
+                                                         ("eth-000002", "fa:16:3e:00:00:02")]
+    assert net.interfaces[0].addresses == ["10.0.1.5/24", "2001:db8:1::5/64"]
+    assert (net.interfaces[0].gateway4, net.interfaces[0].gateway6) == ("10.0.1.1", "2001:db8:1::1")
+    assert net.dns == ["10.0.1.2", "2001:db8:1::2"]
+
+
+def test_v2_passes_through_to_netplan_unless_policy_routing_changed_it():
+    doc = load("v2-passthrough")
+    assert yaml.safe_load(rendered("v2-passthrough", "netplan")[netplan.PATH]) == {"network": doc}
+    doc["ethernets"]["nic1"].update(addresses=["10.1.0.10/24"], routes=[{"to": "default", "via": "10.1.0.1"}])
+    net = parse.parse(doc)
+    routed = policy.apply(net)
+    out = yaml.safe_load(netplan.render(routed, passthrough=routed is net)[netplan.PATH])["network"]
+    assert out["ethernets"]["stor0"]["routing-policy"] == [{"from": "10.1.0.10", "table": 101, "priority": 1001}]
+
+
+@pytest.mark.parametrize("doc, where", [
+    ({"version": 3}, "$.version: 3 is not 1 or 2"),
+    ({"config": [{"type": "wifi"}]}, "$.config[0].type: one of"),
+    ({"config": [{"type": "physical", "name": "eth0", "subnets": [{"type": "static", "address": "10.0.0.300/24"}]}]},
+     "$.config[0].subnets[0].address: '10.0.0.300/24' is not an address"),
+    ({"config": [{"type": "physical", "name": "eth0", "subnets": [{"type": "static", "address": "10.0.0.3"}]}]},
+     "$.config[0].subnets[0].address: '10.0.0.3' needs a netmask or prefix"),
+    ({"config": [{"type": "physical", "name": "a-very-long-interface-name"}]}, "$.config[0].name:"),
+    ({"config": [{"type": "vlan", "name": "v", "vlan_link": "eth9", "vlan_id": 5}]}, "refers to 'eth9'"),
+    ({"config": [{"type": "vlan", "name": "v", "vlan_link": "eth9", "vlan_id": 5000}]}, "$.config[0].vlan_id"),
+    ({"version": 2, "ethernets": {"e": {"routes": [{"via": "10.0.0.1"}]}}}, "$.ethernets.e.routes[0]: a route needs 'to'"),
+    ({"version": 2, "ethernets": {"e": {"match": {"macaddress": "zz"}}}}, "$.ethernets.e.match.macaddress"),
+    ({"links": [{"id": "l", "type": "infiniband"}]}, "$.links[0].type: link type 'infiniband'"),
+    ({"links": [{"id": "l", "name": "eth0"}], "networks": [{"link": "x", "type": "ipv4"}]}, "$.networks[0].link"),
+    ({"nics": [{"name": "eth0", "boot_protocol": "bootp"}]}, "$.nics[0].boot_protocol: 'bootp'"),
+    ({"nics": [{"name": "eth0", "boot_protocol": "static", "address": "10.0.0.2", "netmask": "255.0.255.0"}]},
+     "$.nics[0].address: netmask '255.0.255.0' is not valid"),
+    ({"nics": [{"name": "eth0"}], "dns_servers": ["dns.example"]}, "$.dns_servers: 'dns.example' is not an IP"),
+])
+def test_bad_input_names_the_path(doc, where):
+    with pytest.raises(NetConfigError) as e:
+        parse.parse(doc)
+    assert where in str(e.value)
+
+
+def test_policy_routing_needs_a_known_primary():
+    net = parse.parse(load("v1-multi-nic"))
+    with pytest.raises(NetConfigError, match="primary: 'eth7'"):
+        policy.apply(net, primary="eth7")
+    assert policy.apply(net, mode=False) is net
+    other = policy.apply(net, primary="eth1")
+    assert other.get("eth1").gateway4 == "198.51.100.1" and other.get("eth0").rules
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=6), st.data())
+def test_policy_routing_one_main_default_and_a_table_each(has_v6, data):
+    ifaces = []
+    for k, v6 in enumerate(has_v6):
+        i = Iface(f"eth{k}", addresses=[f"10.{k}.0.5/24"] + ([f"fd00:{k}::5/64"] if v6 else []),
+                  gateway4=f"10.{k}.0.1", gateway6=f"fd00:{k}::1" if v6 else None)
+        ifaces.append(i)
+    primary = data.draw(st.sampled_from([None] + [i.name for i in ifaces]))
+    out = policy.apply(NetConfig(ifaces), primary=primary)
+    mains = [i.name for i in out.interfaces if i.gateway4]
+    assert mains == [primary or "eth0"]
+    tables = [r.table for i in out.interfaces for r in i.rules]
+    prios = [r.priority for i in out.interfaces for r in i.rules]
+    assert len(set(zip(tables, prios))) == len({(t, p) for t, p in zip(tables, prios)})
+    for i in out.interfaces:
+        if i.name in mains:
+            assert not i.rules
+        else:
+            own = {r.table for r in i.rules}
+            assert len(own) == 1 and len(i.rules) == (2 if i.gateway6 is None and has_v6[int(i.name[3:])] else 1)
+            assert not (own & {r.table for j in out.interfaces if j is not i for r in j.rules})
+            defaults = [r for r in i.routes if r.to in ("0.0.0.0/0", "::/0")]
+            assert defaults and all(r.table in own for r in defaults)
