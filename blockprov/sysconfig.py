@@ -22,10 +22,10 @@ FREQUENCIES = {"per-instance": "per-instance", "once-per-instance": "per-instanc
 DEFAULTS: dict = {
     "datasource_list": ["NoCloud", "ConfigDrive", "Azure", "OpenStack", "None"],
     "init_local_modules": ["network"],
-    "init_modules": ["bootcmd", "write_files", "storage", "hostname", "users_groups", "ssh"],
-    "config_modules": ["set_passwords", "runcmd"],
+    "init_modules": ["bootcmd", "write_files", "storage", "disks", "hostname", "users_groups", "ssh"],
+    "config_modules": ["set_passwords", "timezone", "locale", "runcmd"],
     "final_modules": ["scripts_vendor", "scripts_per_once", "scripts_per_boot", "scripts_per_instance",
-                      "scripts_user", "write_files_deferred", "final_message"],
+                      "scripts_user", "write_files_deferred", "phone_home", "final_message", "power_state"],
 }
 
 

@@ -11,35 +11,15 @@ FREQUENCY = "always"  # plan-driven and idempotent: a boot with nothing to do wr
 DESCRIPTION = "apply the storage config (storagedata or user-data storage:)"
 RERUNNABLE = True
 SCHEMA = {"type": "object", "properties": {"storage": {"type": "object"}}}  # checked in full by the engine
-BAD = ("conflict", "refused", "error", "failed", "blocked", "unsupported")
 
 
 def handle(ctx, args):
-    from blockprov.storage import loader, validate
-    from blockprov.storage.model import Model
+    from blockprov.modules._storage import apply_document
 
     doc = args.get("storage", ctx.cfg.get("storage"))
-    where = "user-data storage"
-    if doc is None:
-        doc, where = getattr(ctx.datasource, "storage_config", None), "storagedata"
+    if doc is not None:
+        return apply_document(ctx, doc, "user-data storage", wrapped=True)
+    doc = getattr(ctx.datasource, "storage_config", None)
     if doc is None:
         return ""
-    try:
-        loaded = loader.from_document({"storage": doc} if where.startswith("user-data") else doc, where)
-    except loader.LoadError as exc:
-        raise ValueError(str(exc)) from None
-    probs = validate.validate(loaded.storage, loaded.prefix, ctx.paths.cache / "storage-schema-verdicts.json")
-    errs = validate.errors(probs)
-    if errs:
-        raise ValueError(f"{where} is invalid, nothing applied: " + "; ".join(str(p) for p in errs[:10]))
-    from blockprov.storage.apply import apply
-
-    report = apply(Model.build(loaded.storage, loaded.prefix), root=str(ctx.paths.root))
-    counts = report.counts()
-    bad = [f"{i.id} {i.status}: {i.reason}" for i in report.items if i.status in BAD]
-    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    if ctx.log:
-        ctx.log(f"storage ({where}): {summary}")
-    if bad:
-        raise RuntimeError(f"{where}: " + "; ".join(bad))
-    return f"{where}: {summary}"
+    return apply_document(ctx, doc, "storagedata", wrapped=False)

@@ -118,3 +118,16 @@ def test_network_examples_render_as_documented():
     shown = re.search(r"```ini\n# 10-blockprov-eth1.network\n(.*?)```", text, re.S).group(1)
     rendered = networkd.render(net)["etc/systemd/network/10-blockprov-eth1.network"]
     assert rendered.split("\n", 2)[2] == shown  # without the header comment and its blank line
+
+
+def test_disks_example_translates_to_a_valid_storage_config():
+    from blockprov.storage import cloudinit
+    from blockprov.storage.inventory import Device, Inventory
+    from blockprov.userdata import load_yaml
+
+    cfg = load_yaml(_yaml_block("modules.md", "## disks: disk_setup"))
+    inv = Inventory(devices={"/dev/vdc": Device("/dev/vdc", fstype="xfs", label="logs", fsuuid="u-1")})
+    t = cloudinit.translate(cfg, inv)
+    assert validate.errors(validate.validate(t.storage, "$")) == [] and t.notes == []
+    assert [i["type"] for i in t.storage["config"]].count("mount") == 3
+    assert cfg["swap"] == {"filename": "/swap.img", "size": "auto", "maxsize": "2G"}

@@ -1,0 +1,30 @@
+"""Applying a storage v1 document with the engine, for the storage and disks modules."""
+
+from __future__ import annotations
+
+BAD = ("conflict", "refused", "error", "failed", "blocked", "unsupported")
+
+
+def apply_document(ctx, doc: dict, where: str, wrapped: bool) -> str:
+    """Validate (nothing applied on any error), apply, and summarise; raise naming every bad item."""
+    from blockprov.storage import loader, validate
+    from blockprov.storage.apply import apply
+    from blockprov.storage.model import Model
+
+    try:
+        loaded = loader.from_document({"storage": doc} if wrapped else doc, where)
+    except loader.LoadError as exc:
+        raise ValueError(str(exc)) from None
+    probs = validate.validate(loaded.storage, loaded.prefix, ctx.paths.cache / "storage-schema-verdicts.json")
+    errs = validate.errors(probs)
+    if errs:
+        raise ValueError(f"{where} is invalid, nothing applied: " + "; ".join(str(p) for p in errs[:10]))
+    report = apply(Model.build(loaded.storage, loaded.prefix), root=str(ctx.paths.root))
+    counts = report.counts()
+    bad = [f"{i.id} {i.status}: {i.reason}" for i in report.items if i.status in BAD]
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    if ctx.log:
+        ctx.log(f"storage ({where}): {summary}")
+    if bad:
+        raise RuntimeError(f"{where}: " + "; ".join(bad))
+    return f"{where}: {summary}"

@@ -1,0 +1,279 @@
+"""timezone, locale, phone_home, power_state and cloud-init's disk keys on temp roots, read back from the files
+(and, for the disk keys, real loop disks) they leave."""
+
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+import urllib.parse
+
+import pytest
+
+from tests.boot.helpers import bp, finished, isolated_cfg, nocloud_seed, reboot
+from tests.host.helpers import blkid, mounted_at
+
+
+
+
+def cc(obj) -> str:
+    return "#cloud-config\n" + json.dumps(obj)
+
+
+def log(root) -> str:
+    return (root / "var/log/blockprov/output.log").read_text()
+
+
+def setup(tmp_path, modules: str, stage: str = "init_modules"):
+    r = tmp_path / "root"
+    isolated_cfg(r, f"init_local_modules: []\ninit_modules: []\nconfig_modules: []\nfinal_modules: []\n"
+                    f"{stage}: [{modules}]\n", full=True)
+    return r
+
+
+# -- timezone -------------------------------------------------------------------
+def test_timezone_links_localtime_and_reruns_change_nothing(tmp_path):
+    root = setup(tmp_path, "timezone")
+    zi = root / "usr/share/zoneinfo/Europe"
+    zi.mkdir(parents=True)
+    shutil.copy("/usr/share/zoneinfo/Europe/Berlin", zi / "Berlin")
+    nocloud_seed(root, "instance-id: i-1\n", cc({"timezone": "Europe/Berlin"}))
+    bp(root, "boot", check=True)
+    assert os.readlink(root / "etc/localtime") == "/usr/share/zoneinfo/Europe/Berlin"
+    assert (root / "etc/timezone").read_text() == "Europe/Berlin\n"
+    before = os.lstat(root / "etc/localtime").st_mtime_ns, os.stat(root / "etc/timezone").st_mtime_ns
+    bp(root, "single", "--name", "timezone", "--frequency", "always", check=True)
+    assert log(root).splitlines()[-1].endswith("time zone Europe/Berlin (already set)")
+    assert (os.lstat(root / "etc/localtime").st_mtime_ns, os.stat(root / "etc/timezone").st_mtime_ns) == before
+
+
+def test_timezone_bad_input(tmp_path):
+    root = setup(tmp_path, "timezone")
+    nocloud_seed(root, "instance-id: i-1\n", cc({"timezone": "Mars/Olympus"}))
+    res = bp(root, "boot")
+    assert res.returncode == 1 and "$.timezone: 'Mars/Olympus' is not a time zone in the target" in res.stderr
+    nocloud_seed(root, "instance-id: i-2\n", cc({"timezone": "../../etc/shadow"}))
+    reboot(root)
+    res = bp(root, "boot")
+    assert "timezone: invalid config, not run: $.timezone: '../../etc/shadow' does not match" in res.stderr
+    assert not (root / "etc/localtime").exists() and not (root / "etc/timezone").exists()
+
+
+# -- locale ---------------------------------------------------------------------
+def test_locale_generated_in_the_target_and_set(tmp_path):
+    if shutil.which("localedef") is None or not os.path.exists("/usr/share/i18n/locales/de_DE"):
+        pytest.skip("localedef or the locales package's de_DE source is missing")
+    root = setup(tmp_path, "locale")
+    (root / "etc/default").mkdir(parents=True)
+    (root / "etc/default/locale").write_text("LANG=C.UTF-8\nLC_TIME=C\n")
+    (root / "etc/locale.gen").write_text("# de_DE.UTF-8 UTF-8\n# en_US.UTF-8 UTF-8\n")
+    nocloud_seed(root, "instance-id: i-1\n", cc({"locale": "de_DE.UTF-8"}))
+    bp(root, "boot", check=True)
+    archive = subprocess.run(["localedef", "--prefix", str(root), "--list-archive"], capture_output=True, text=True)
+    assert "de_DE.utf8" in archive.stdout.split()
+    assert (root / "etc/default/locale").read_text() == "LANG=de_DE.UTF-8\nLC_TIME=C\n"
+    assert (root / "etc/locale.gen").read_text() == "de_DE.UTF-8 UTF-8\n# en_US.UTF-8 UTF-8\n"
+    bp(root, "single", "--name", "locale", "--frequency", "always", check=True)
+    assert log(root).splitlines()[-1].endswith("locale de_DE.UTF-8 (already set)")
+
+
+def test_locale_bad_input(tmp_path):
+    root = setup(tmp_path, "locale")
+    nocloud_seed(root, "instance-id: i-1\n", cc({"locale": "xx_YY.UTF-8"}))
+    res = bp(root, "boot")
+    assert res.returncode == 1 and "$.locale: 'xx_YY.UTF-8' is not a supported locale" in res.stderr
+    assert not (root / "etc/default/locale").exists()
+
+
+# -- phone_home -----------------------------------------------------------------
+class Receiver:
+    """A real HTTP server on 127.0.0.1 that fails the first ``fail`` POSTs with 503."""
+
+    def __init__(self, fail: int):
+        self.fail, self.posts, self.tries = fail, [], 0
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.tries += 1
+                if outer.tries <= outer.fail:
+                    self.send_response(503)
+                else:
+                    outer.posts.append((self.path, urllib.parse.parse_qs(body.decode())))
+                    self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def test_phone_home_posts_after_retries(tmp_path):
+    root = setup(tmp_path, "phone_home", "final_modules")
+    (root / "etc/ssh").mkdir(parents=True)
+    (root / "etc/ssh/ssh_host_ed25519_key.pub").write_text("ssh-ed25519 AAAAC3Nza host\n")
+    rx = Receiver(fail=2)
+    try:
+        nocloud_seed(root, "instance-id: i-77\nlocal-hostname: web1.example.com\n",
+                     cc({"phone_home": {"url": rx.url + "/ready/$INSTANCE_ID", "post": "all", "tries": 5}}))
+        bp(root, "boot", check=True)
+    finally:
+        rx.close()
+    assert rx.tries == 3 and len(rx.posts) == 1
+    path, form = rx.posts[0]
+    assert path == "/ready/i-77"
+    assert form["instance_id"] == ["i-77"] and form["hostname"] == ["web1"] and form["fqdn"] == ["web1.example.com"]
+    assert form["pub_key_ed25519"] == ["ssh-ed25519 AAAAC3Nza host"] and form["pub_key_rsa"] == ["N/A"]
+
+
+def test_phone_home_gives_up_after_its_tries_with_a_warning(tmp_path):
+    root = setup(tmp_path, "phone_home", "final_modules")
+    rx = Receiver(fail=100)
+    try:
+        nocloud_seed(root, "instance-id: i-1\n", cc({"phone_home": {"url": rx.url + "/x", "tries": 3,
+                                                                    "post": ["instance_id"]}}))
+        t0 = time.monotonic()
+        res = bp(root, "boot")
+        took = time.monotonic() - t0
+    finally:
+        rx.close()
+    assert res.returncode == 0 and "phone_home" in res.stderr and "gave up after 3 tries" in res.stderr
+    assert rx.tries == 3 and took < 15
+    assert finished(root, "config-phone_home")[-1]["result"] == "WARN"
+
+
+def test_phone_home_bad_input(tmp_path):
+    root = setup(tmp_path, "phone_home", "final_modules")
+    nocloud_seed(root, "instance-id: i-1\n", cc({"phone_home": {"url": "ftp://x", "post": ["password"]}}))
+    res = bp(root, "boot")
+    assert res.returncode == 1 and "$.phone_home.post[0]: 'password' is not one of" in res.stderr
+    assert "$.phone_home.url: 'ftp://x' does not match" in res.stderr
+
+
+# -- power_state ------------------------------------------------------------------
+def test_power_state_decision_recorded_on_a_temp_root(tmp_path):
+    root = setup(tmp_path, "power_state", "final_modules")
+    nocloud_seed(root, "instance-id: i-1\n", cc({"power_state": {"mode": "reboot", "delay": "+5", "message": "bye",
+                                                                 "condition": ["test", "-e", "/nonexistent"]}}))
+    bp(root, "boot", check=True)
+    rec = json.loads((root / "run/blockprov/power-state.json").read_text())
+    assert rec["argv"] == ["shutdown", "-r", "+5", "bye"] and rec["go"] is False
+    assert "exited 1" in rec["why"]
+    nocloud_seed(root, "instance-id: i-2\n", cc({"power_state": {"mode": "poweroff"}}))
+    reboot(root)
+    bp(root, "boot", check=True)
+    rec = json.loads((root / "run/blockprov/power-state.json").read_text())
+    assert rec["argv"] == ["shutdown", "-P", "now"] and rec["go"] is True
+
+
+def test_power_state_bad_input(tmp_path):
+    root = setup(tmp_path, "power_state", "final_modules")
+    nocloud_seed(root, "instance-id: i-1\n", cc({"power_state": {"mode": "sleep", "delay": "soon"}}))
+    res = bp(root, "boot")
+    assert res.returncode == 1 and "$.power_state.mode: 'sleep' is not one of" in res.stderr
+    assert not (root / "run/blockprov/power-state.json").exists()
+
+
+# -- disk_setup, fs_setup, mounts, swap --------------------------------------------------
+def test_cloud_init_disk_keys_partition_format_mount_once(tmp_path, loops):
+    root = setup(tmp_path, "disks")
+    dev = loops.add("1G")  # each half above mkfs.xfs's 300 MB minimum
+    loops.mounts_under.append(root)
+    (root / "etc").mkdir(parents=True, exist_ok=True)
+    (root / "etc/fstab").write_text("# site lines\n")
+    nocloud_seed(root, "instance-id: i-1\n", cc({
+        "disk_setup": {dev: {"table_type": "gpt", "layout": [50, [50, 83]], "overwrite": False}},
+        "fs_setup": [{"label": "first", "filesystem": "ext4", "device": dev, "partition": 1},
+                     {"label": "second", "filesystem": "xfs", "device": dev, "partition": 2}],
+        "mounts": [[dev + "p1", "/srv/a"], ["LABEL=second", "/srv/b", "xfs", "defaults,noatime"],
+                   ["sdz9", "/srv/later"]]}))
+    res = bp(root, "boot")
+    assert res.returncode == 0, res.stderr
+    assert blkid(dev + "p1")["LABEL"] == "first" and blkid(dev + "p2")["TYPE"] == "xfs"
+    assert mounted_at(root / "srv/a") == dev + "p1" and mounted_at(root / "srv/b") == dev + "p2"
+    fstab = (root / "etc/fstab").read_text()
+    assert fstab.startswith("# site lines\n")
+    assert f"UUID={blkid(dev + 'p1')['UUID']}\t/srv/a\text4\tdefaults,nofail\t0\t2" in fstab
+    assert "LABEL=second\t/srv/b\txfs\tdefaults,noatime\t0\t2" in fstab
+    assert "/srv/later" not in fstab
+    assert "$.mounts[2]: sdz9 is not attached; left for a later run" in \
+        (root / "var/log/blockprov/output.log").read_text()
+    before = (root / "etc/fstab").stat().st_mtime_ns
+    reboot(root)
+    assert bp(root, "boot").returncode == 0
+    assert (root / "etc/fstab").stat().st_mtime_ns == before
+    assert "7 ok" in finished(root, "config-disks")[-1]["description"]
+
+
+def test_disk_setup_never_reformats_data_without_overwrite(tmp_path, loops):
+    root = setup(tmp_path, "disks")
+    dev = loops.add("256M")
+    subprocess.run(["mkfs.ext4", "-q", "-L", "precious", dev], check=True)
+    nocloud_seed(root, "instance-id: i-1\n", cc({
+        "disk_setup": {dev: {"table_type": "mbr", "layout": True}},
+        "fs_setup": [{"filesystem": "btrfs", "device": dev, "partition": "auto"}]}))
+    res = bp(root, "boot")
+    assert res.returncode == 1 and "refused" in res.stderr
+    assert blkid(dev)["LABEL"] == "precious" and blkid(dev)["TYPE"] == "ext4"
+    nocloud_seed(root, "instance-id: i-2\n", cc({
+        "disk_setup": {dev: {"table_type": "mbr", "layout": True, "overwrite": True}},
+        "fs_setup": [{"filesystem": "btrfs", "device": dev, "partition": "auto", "label": "fresh"}]}))
+    reboot(root)
+    assert bp(root, "boot").returncode == 0
+    assert blkid(dev).get("PTTYPE") == "dos" and blkid(dev + "p1")["LABEL"] == "fresh"
+
+
+def test_mounts_of_an_existing_filesystem_are_not_duplicated(tmp_path, loops):
+    root = setup(tmp_path, "disks")
+    dev = loops.add("128M")
+    subprocess.run(["mkfs.ext4", "-q", "-L", "olddata", dev], check=True)
+    uuid = blkid(dev)["UUID"]
+    loops.mounts_under.append(root)
+    (root / "etc").mkdir(parents=True, exist_ok=True)
+    (root / "etc/fstab").write_text(f"UUID={uuid}\t/data\text4\tdefaults\t0\t2\n")
+    nocloud_seed(root, "instance-id: i-1\n", cc({"mounts": [[dev, "/data"], ["LABEL=olddata", "/data2"]]}))
+    res = bp(root, "boot")
+    assert res.returncode == 0, res.stderr
+    fstab = (root / "etc/fstab").read_text()
+    assert fstab.count(uuid) == 1 and "LABEL=olddata" not in fstab  # same device by UUID, by path, by label
+    assert blkid(dev)["LABEL"] == "olddata"  # preserved, never reformatted
+
+
+def test_swap_file_created_once(tmp_path):
+    root = setup(tmp_path, "disks")
+    nocloud_seed(root, "instance-id: i-1\n", cc({"swap": {"filename": "/swapfile", "size": "64M"}}))
+    bp(root, "boot", check=True)
+    f = root / "swapfile"
+    assert f.stat().st_size == 64 << 20 and f.stat().st_mode & 0o777 == 0o600
+    assert blkid(str(f))["TYPE"] == "swap"
+    assert (root / "etc/fstab").read_text() == "/swapfile\tnone\tswap\tsw\t0\t0\n"
+    ino = f.stat().st_ino
+    reboot(root)
+    bp(root, "boot", check=True)
+    assert f.stat().st_ino == ino and (root / "etc/fstab").read_text().count("/swapfile") == 1
+
+
+def test_swap_never_overwrites_another_file_and_bad_input_is_named(tmp_path):
+    root = setup(tmp_path, "disks")
+    (root / "data.bin").parent.mkdir(parents=True, exist_ok=True)
+    (root / "data.bin").write_bytes(b"keep me")
+    nocloud_seed(root, "instance-id: i-1\n", cc({"swap": {"filename": "/data.bin", "size": "8M"}}))
+    res = bp(root, "boot")
+    assert "$.swap.filename: /data.bin exists and is not a swap file" in res.stderr
+    assert (root / "data.bin").read_bytes() == b"keep me"
+    nocloud_seed(root, "instance-id: i-2\n", cc({"disk_setup": {"/dev/sdx": {"layout": [60, 50]}},
+                                                 "fs_setup": [{"device": "sdx", "filesystem": "zfs"}]}))
+    reboot(root)
+    res = bp(root, "boot")
+    assert res.returncode == 1 and "$.disk_setup./dev/sdx.layout[1]: the layout adds up to more than 100%" in res.stderr
