@@ -80,6 +80,7 @@ def add_authorized_keys(paths: Paths, acct: Account, keys: list[str]) -> int:
         old = ""
     have = {ln.strip() for ln in old.splitlines()}
     new = [k.strip() for k in keys if k and k.strip() and k.strip() not in have]
+    new = list(dict.fromkeys(new))  # the same key from metadata and from user-data is listed once
     ssh.mkdir(parents=True, exist_ok=True)
     os.chmod(ssh, 0o700)
     os.chown(ssh, acct.uid, acct.gid)
@@ -100,3 +101,16 @@ def write_sudoers(paths: Paths, rules: dict[str, list[str]]) -> Path | None:
     atomic_write(p, text, mode=0o440)
     os.chmod(p, 0o440)
     return p
+
+
+def default_user(cfg: dict) -> dict | None:
+    """The default user: ``default_user`` (or ``system_info.default_user``), renamed or extended by cloud-init's
+    older ``user:`` key (a name, or a mapping), which oVirt sends as ``user: root`` (pure)."""
+    d = cfg.get("default_user") or (cfg.get("system_info") or {}).get("default_user")
+    d = dict(d) if isinstance(d, dict) else None
+    u = cfg.get("user")
+    if isinstance(u, str) and u:
+        d = {**(d or {}), "name": u}
+    elif isinstance(u, dict):
+        d = {**(d or {}), **u}
+    return d

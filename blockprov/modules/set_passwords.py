@@ -8,6 +8,7 @@ one when the config is merged) and are set with ``chpasswd --root -e``.
 
 from __future__ import annotations
 
+from blockprov.modules import _accounts as acc
 from blockprov.passwords import RANDOM, is_hash
 from blockprov.paths import atomic_write
 from blockprov.storage.run import run
@@ -22,7 +23,8 @@ SCHEMA = {"type": "object", "properties": {
         "users": {"type": "array", "items": {"type": "object", "required": ["name", "password"], "properties": {
             "name": {"type": "string"}, "password": {"type": "string"}, "type": {"enum": ["hash", "text", "RANDOM"]}}}},
         "expire": {"type": "boolean"}}},
-    "password": {"type": "string"}, "ssh_pwauth": {"enum": [True, False, "unchanged", "yes", "no"]}}}
+    "password": {"type": "string"}, "user": {"oneOf": [{"type": "string"}, {"type": "object"}]},
+    "default_user": {"type": "object"}, "ssh_pwauth": {"enum": [True, False, "unchanged", "yes", "no"]}}}
 
 
 def pairs(cfg: dict) -> list[tuple[str, str]]:
@@ -42,7 +44,7 @@ def pairs(cfg: dict) -> list[tuple[str, str]]:
         if not isinstance(u, dict) or not u.get("name") or not isinstance(u.get("password"), str):
             raise ValueError(f"$.chpasswd.users[{i}]: needs name and password")
         out.append((u["name"], u["password"], f"$.chpasswd.users[{i}]"))
-    default = cfg.get("default_user") or (cfg.get("system_info") or {}).get("default_user") or {}
+    default = acc.default_user(cfg) or {}
     if isinstance(cfg.get("password"), str) and isinstance(default, dict) and default.get("name"):
         out.append((default["name"], cfg["password"], "$.password"))
     res = []

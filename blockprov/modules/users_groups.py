@@ -36,6 +36,7 @@ SCHEMA = {"type": "object", "properties": {
                              "type": "object", "minProperties": 1, "maxProperties": 1,
                              "additionalProperties": {"oneOf": [{"type": "string"}, STRINGS, {"type": "null"}]}}]}}]},
     "default_user": {"type": "object", "properties": {"name": {"type": "string"}}},
+    "user": {"oneOf": [{"type": "string", "minLength": 1}, {"type": "object", "properties": {"name": {"type": "string"}}}]},
     "ssh_authorized_keys": STRING_OR_STRINGS}}
 
 
@@ -46,7 +47,7 @@ class UsersError(ValueError):
 def normalize_users(cfg: dict) -> list[dict]:
     """The users list with ``default`` resolved and every entry a checked mapping (pure)."""
     raw = cfg.get("users")
-    default = cfg.get("default_user") or (cfg.get("system_info") or {}).get("default_user")
+    default = acc.default_user(cfg)
     if raw is None:
         raw = ["default"] if default else []
     if isinstance(raw, (str, dict)):

@@ -66,7 +66,12 @@ def _ip(v, where: str) -> str:
 
 
 def _prefixlen(netmask, where: str) -> int:
-    """The prefix length of a dotted or IPv6-form netmask; a non-contiguous mask is an error."""
+    """The prefix length of a dotted or IPv6-form netmask, or of a bare length ("64", as some clouds send
+    for IPv6); a non-contiguous mask is an error."""
+    if isinstance(netmask, int) and not isinstance(netmask, bool) or str(netmask).isdigit():
+        if 0 <= int(netmask) <= 128:
+            return int(netmask)
+        raise NetConfigError(f"{where}: netmask {netmask!r} is not valid")
     try:
         mask = ipaddress.ip_address(str(netmask))
     except ValueError:

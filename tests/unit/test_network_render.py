@@ -165,3 +165,14 @@ def test_policy_routing_one_main_default_and_a_table_each(has_v6, data):
             assert not (own & {r.table for j in out.interfaces if j is not i for r in j.rules})
             defaults = [r for r in i.routes if r.to in ("0.0.0.0/0", "::/0")]
             assert defaults and all(r.table in own for r in defaults)
+
+
+def test_ipv6_netmask_as_a_bare_prefix_length():
+    """oVirt's network_data.json gives IPv6 netmasks as "64"."""
+    net = parse.parse({"links": [{"id": "l0", "name": "eth0"}], "networks": [
+        {"link": "l0", "type": "ipv6", "ip_address": "2001:db8::20", "netmask": "64"},
+        {"link": "l0", "type": "ipv4", "ip_address": "10.0.0.2", "netmask": 24}]})
+    assert net.interfaces[0].addresses == ["2001:db8::20/64", "10.0.0.2/24"]
+    with pytest.raises(NetConfigError, match="is not an address"):
+        parse.parse({"links": [{"id": "l0", "name": "eth0"}],
+                     "networks": [{"link": "l0", "type": "ipv4", "ip_address": "10.0.0.2", "netmask": "64"}]})
