@@ -128,6 +128,8 @@ def test_phone_home_posts_after_retries(tmp_path):
         nocloud_seed(root, "instance-id: i-77\nlocal-hostname: web1.example.com\n",
                      cc({"phone_home": {"url": rx.url + "/ready/$INSTANCE_ID", "post": "all", "tries": 5}}))
         bp(root, "boot", check=True)
+        reboot(root)
+        bp(root, "boot", check=True)  # per-instance: a reboot does not phone home again
     finally:
         rx.close()
     assert rx.tries == 3 and len(rx.posts) == 1
@@ -175,6 +177,9 @@ def test_power_state_decision_recorded_on_a_temp_root(tmp_path):
     bp(root, "boot", check=True)
     rec = json.loads((root / "run/blockprov/power-state.json").read_text())
     assert rec["argv"] == ["shutdown", "-P", "now"] and rec["go"] is True
+    reboot(root)
+    bp(root, "boot", check=True)
+    assert not (root / "run/blockprov/power-state.json").exists()  # per-instance: not again after the reboot
 
 
 def test_power_state_bad_input(tmp_path):
