@@ -147,3 +147,21 @@ def atomic_write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
         os.fsync(dfd)
     finally:
         os.close(dfd)
+
+
+def write_if_changed(path: Path, data: str | bytes, mode: int = 0o644) -> bool:
+    """atomic_write unless ``path`` already holds exactly ``data`` with ``mode``; True when it wrote.
+
+    Re-runs must leave files (and their mtimes) alone when nothing changed.
+    """
+    import os
+
+    raw = data.encode() if isinstance(data, str) else data
+    try:
+        if path.read_bytes() == raw and (path.stat().st_mode & 0o7777) == mode:
+            return False
+    except OSError:
+        pass
+    atomic_write(path, raw, mode=mode)
+    os.chmod(path, mode)  # the umask narrowed os.open's mode
+    return True

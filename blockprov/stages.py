@@ -275,17 +275,11 @@ def _strip_first_line(payload: bytes) -> bytes:
 
 
 def _write_script(directory, name: str, index: int, payload: bytes):
-    from blockprov.paths import safe_name
+    from blockprov.paths import safe_name, write_if_changed
 
     base = safe_name(os.path.basename(name)) if name and "/" not in name.strip("/") else f"part-{index:03d}"
     p = directory / base
-    try:
-        same = p.read_bytes() == payload
-    except OSError:
-        same = False
-    if not same:
-        atomic_write(p, payload, mode=0o700)
-    os.chmod(p, 0o700)
+    write_if_changed(p, payload, mode=0o700)
     return p
 
 

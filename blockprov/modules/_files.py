@@ -8,7 +8,7 @@ import gzip
 import os
 
 from blockprov.modules._accounts import owner_ids
-from blockprov.paths import Paths, atomic_write
+from blockprov.paths import Paths, write_if_changed
 
 ENCODINGS = {"b64": ("b64",), "base64": ("b64",), "gz": ("gz",), "gzip": ("gz",), "gz+b64": ("b64", "gz"),
              "gzip+base64": ("b64", "gz"), "gz+base64": ("b64", "gz"), "gzip+b64": ("b64", "gz"),
@@ -64,13 +64,7 @@ def write_entry(paths: Paths, entry: dict, where: str) -> str:
         except FileNotFoundError:
             old = b""
         data = old + data
-    try:
-        same = target.read_bytes() == data and (target.stat().st_mode & 0o7777) == mode
-    except OSError:
-        same = False
-    if not same:
-        atomic_write(target, data, mode=mode)
-        os.chmod(target, mode)
+    write_if_changed(target, data, mode=mode)
     os.chown(target, *ids)
     return str(target)
 

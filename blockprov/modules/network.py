@@ -15,7 +15,7 @@ import json
 from dataclasses import asdict
 
 from blockprov.modules import ModuleWarning
-from blockprov.paths import atomic_write
+from blockprov.paths import atomic_write, write_if_changed
 
 FREQUENCY = "always"  # re-rendered every boot; unchanged files are not rewritten
 DESCRIPTION = "render network config (networkd, ifupdown or netplan) and bring changed interfaces up"
@@ -108,13 +108,7 @@ def handle(ctx, args):
     root = ctx.paths.root
     written = []
     for rel, text in sorted(files.items()):
-        target = root / rel
-        try:
-            same = target.read_text() == text
-        except OSError:
-            same = False
-        if not same:
-            atomic_write(target, text, mode=0o600 if rel.startswith("etc/netplan/") else 0o644)
+        if write_if_changed(root / rel, text, mode=0o600 if rel.startswith("etc/netplan/") else 0o644):
             written.append(rel)
     removed = sorted(_owned(root) - set(files))
     for rel in removed:

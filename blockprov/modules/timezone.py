@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from blockprov.paths import atomic_write
+from blockprov.paths import write_if_changed
 
 FREQUENCY = "per-instance"
 DESCRIPTION = "set the time zone"
@@ -35,8 +35,6 @@ def handle(ctx, args):
         tmp.symlink_to(want)
         os.replace(tmp, link)
         changed.append("etc/localtime")
-    name = ctx.paths.inside("/etc/timezone")
-    if not name.exists() or name.read_text() != tz + "\n":
-        atomic_write(name, tz + "\n")
+    if write_if_changed(ctx.paths.inside("/etc/timezone"), tz + "\n"):
         changed.append("etc/timezone")
     return f"time zone {tz}" + (f" ({', '.join(changed)} written)" if changed else " (already set)")

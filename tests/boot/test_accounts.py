@@ -1,14 +1,13 @@
 """hostname, users_groups, set_passwords and ssh against a temp root with its own account files,
 changed by the real tools (useradd/groupadd/usermod/chpasswd --root, ssh-keygen)."""
 import json
-import os
 import shutil
 import stat
 import subprocess
 
 import pytest
 
-from tests.boot.helpers import bp, finished, isolated_cfg, nocloud_seed, reboot
+from tests.boot.helpers import bp, isolated_cfg, nocloud_seed, reboot
 from tests.conftest import need_root_tools
 
 KEY1 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey1 alice@laptop"

@@ -1,6 +1,5 @@
 """Each datasource from seeds built in the test: ISO and vfat media on loop devices, seed dirs,
 the kernel command line, and real HTTP servers on 127.0.0.1 (with slowness and 5xx)."""
-import base64
 import json
 import subprocess
 import threading
