@@ -94,7 +94,7 @@ def _owned(root) -> set:
 
 def handle(ctx, args):
     from blockprov import sysconfig
-    from blockprov.net import activate, observe
+    from blockprov.net import observe
 
     cfg = {**ctx.cfg, **args}
     doc, form, where = source(sysconfig.load(ctx.paths), ctx.datasource)
@@ -131,14 +131,16 @@ def handle(ctx, args):
                                 "interfaces.d: ifupdown will not read it")
     msg = f"{net.source or 'network'} config from {where} rendered for {renderer}: " \
           f"{len(written)} written, {len(removed)} removed, {len(files) - len(written)} unchanged"
-    up, failures = _bring_up(ctx, cfg, renderer, changed, activate)
+    up, failures = _bring_up(ctx, cfg, renderer, changed)
     if failures:
         raise ModuleWarning(msg + "; bring-up failed: " + "; ".join(failures))
     return msg + (f"; brought up {', '.join(up)}" if up else "")
 
 
-def _bring_up(ctx, cfg, renderer, changed, activate) -> tuple[list[str], list[str]]:
+def _bring_up(ctx, cfg, renderer, changed) -> tuple[list[str], list[str]]:
     """(names brought up, failures)."""
+    from blockprov.net import activate
+
     opts = (cfg.get("system_info") or {}).get("network") or {}
     want = opts.get("bring_up", "auto")
     live = str(ctx.paths.root) == "/"

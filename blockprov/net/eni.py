@@ -54,7 +54,7 @@ def stanzas(i: Iface, cfg: NetConfig, first: bool) -> list[str]:
     v6 = [a for a in i.addresses if ipaddress.ip_interface(a).version == 6]
     blocks = []
     if i.dhcp4:
-        blocks.append(["iface {} inet dhcp".format(i.name)] + (
+        blocks.append([f"iface {i.name} inet dhcp"] + (
             [f"    metric {i.dhcp_metric}"] if i.dhcp_metric is not None else []))
     for n, a in enumerate(v4):
         blocks.append([f"iface {i.name} inet static", f"    address {a}"]

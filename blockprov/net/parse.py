@@ -139,6 +139,25 @@ def _name(v, where: str) -> str:
     return v
 
 
+DHCP4 = ("dhcp", "dhcp4", "ipv4_dhcp")
+DHCP6 = ("dhcp6", "ipv6_dhcp", "ipv6_dhcpv6-stateful")
+RA = ("ipv6_slaac", "ipv6_dhcpv6-stateless")  # stateless: addresses by RA, other settings by DHCPv6
+
+
+def _dynamic(iface: Iface, kind: str) -> bool:
+    """Apply a DHCP/SLAAC subnet or network type (v1 and network_data.json share them); False if not one."""
+    if kind in DHCP4:
+        iface.dhcp4 = True
+    elif kind in DHCP6:
+        iface.dhcp6 = True
+    elif kind in RA:
+        iface.accept_ra = True
+        iface.dhcp6 = iface.dhcp6 or kind == "ipv6_dhcpv6-stateless"
+    else:
+        return False
+    return True
+
+
 def _check_references(cfg: NetConfig) -> None:
     names = [i.name for i in cfg.interfaces]
     for i in cfg.interfaces:
@@ -211,14 +230,7 @@ def _v1_subnet(iface: Iface, sub, where: str) -> None:
     t = sub.get("type")
     if sub.get("control") == "manual":
         iface.on_boot = False
-    if t in ("dhcp", "dhcp4"):
-        iface.dhcp4 = True
-    elif t in ("dhcp6", "ipv6_dhcpv6-stateful"):
-        iface.dhcp6 = True
-    elif t in ("ipv6_slaac", "ipv6_dhcpv6-stateless"):
-        iface.accept_ra = True
-        iface.dhcp6 = iface.dhcp6 or t == "ipv6_dhcpv6-stateless"
-    elif t in ("static", "static6"):
+    if t in ("static", "static6"):
         if "address" not in sub:
             raise NetConfigError(f"{where}.address: a static subnet needs an address")
         addrs = sub["address"] if isinstance(sub["address"], list) else [sub["address"]]
@@ -230,7 +242,7 @@ def _v1_subnet(iface: Iface, sub, where: str) -> None:
                 iface.gateway6 = gw
             else:
                 iface.gateway4 = gw
-    elif t != "manual":
+    elif t != "manual" and not _dynamic(iface, t):
         raise NetConfigError(f"{where}.type: {t!r} is not dhcp, dhcp4, dhcp6, static, static6, ipv6_slaac, "
                              "ipv6_dhcpv6-stateless, ipv6_dhcpv6-stateful or manual")
     iface.dns += [_ip(a, f"{where}.dns_nameservers") for a in _list(sub.get("dns_nameservers"),
@@ -401,14 +413,7 @@ def from_openstack(doc: dict, macs: dict[str, str]) -> NetConfig:
             raise NetConfigError(f"{where}.link: must name a link id")
         iface = by_id[net["link"]]
         t = net.get("type", "")
-        if t in ("ipv4_dhcp", "dhcp4"):
-            iface.dhcp4 = True
-        elif t in ("ipv6_dhcp", "ipv6_dhcpv6-stateful"):
-            iface.dhcp6 = True
-        elif t in ("ipv6_slaac", "ipv6_dhcpv6-stateless"):
-            iface.accept_ra = True
-            iface.dhcp6 = iface.dhcp6 or t == "ipv6_dhcpv6-stateless"
-        elif t in ("ipv4", "ipv6"):
+        if t in ("ipv4", "ipv6"):
             iface.addresses.append(_iface_cidr(net.get("ip_address"), f"{where}.ip_address", net.get("netmask"),
                                                net.get("prefix")))
             for r, route in enumerate(net.get("routes") or []):
@@ -422,7 +427,7 @@ def from_openstack(doc: dict, macs: dict[str, str]) -> NetConfig:
                         iface.gateway6 = gw
                 else:
                     iface.routes.append(Route(dest, gw))
-        else:
+        elif not _dynamic(iface, t):
             raise NetConfigError(f"{where}.type: {t!r} is not ipv4, ipv6, ipv4_dhcp, ipv6_dhcp, ipv6_slaac, "
                                  "ipv6_dhcpv6-stateless or ipv6_dhcpv6-stateful")
         iface.dns += [_ip(a, f"{where}.dns_nameservers") for a in _list(net.get("dns_nameservers"),
