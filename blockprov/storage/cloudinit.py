@@ -157,8 +157,9 @@ class _Builder:
         fstype = {"fat": "vfat"}.get(fstype, fstype)
         dev = device_path(e["device"], f"{where}.device")
         part = e.get("partition", "auto")
-        if "." in str(e["device"]) and dev not in self.disks:  # ephemeral0.1 names the partition itself
-            part = "none"
+        m = re.fullmatch(r"(ephemeral0)\.(\d+)", str(e["device"]))
+        if m:  # the disk's partition N, whether disk_setup makes it or it exists
+            dev, part = device_path(m.group(1), f"{where}.device"), int(m.group(2))
         vol_id, vol_path = self._volume(dev, part, f"{where}.partition")
         if vol_id is None:
             self.notes.append(f"{where}: {vol_path} is not attached; left for a later run")

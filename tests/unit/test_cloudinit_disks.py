@@ -3,7 +3,7 @@
 import pytest
 
 from blockprov.storage import cloudinit, validate
-from blockprov.storage.inventory import Device, Inventory
+from blockprov.storage.inventory import Device, Inventory, Part
 
 
 def valid(doc):
@@ -59,3 +59,17 @@ def test_bad_input(cfg, msg):
     with pytest.raises(cloudinit.TranslateError) as e:
         cloudinit.translate(cfg, Inventory())
     assert msg in str(e.value)
+
+
+def test_ephemeral_partition_names_and_dotted_paths():
+    """``ephemeral0.1`` is partition 1 of the disk disk_setup makes; a dot elsewhere in a path means nothing."""
+    items = valid(cloudinit.translate({
+        "disk_setup": {"ephemeral0": {"layout": True}},
+        "fs_setup": [{"device": "ephemeral0.1", "filesystem": "ext4"}]}, Inventory()).storage)
+    assert items[2]["volume"] == items[1]["id"] and items[1]["type"] == "partition"
+    by_path = "/dev/disk/by-path/pci-0000:00:05.0"
+    inv = Inventory(devices={
+        by_path: Device(by_path, ptable="gpt", size=10 << 30, parts=[Part(1, 1 << 20, 1 << 30, "0FC63DAF")]),
+        by_path + "-part1": Device(by_path + "-part1", kind="part", parent=by_path, number=1, size=1 << 30)})
+    items = valid(cloudinit.translate({"fs_setup": [{"device": by_path, "filesystem": "xfs"}]}, inv).storage)
+    assert [(i["type"], i.get("number")) for i in items] == [("disk", None), ("partition", 1), ("format", None)]
