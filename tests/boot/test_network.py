@@ -164,7 +164,8 @@ def test_bring_up_with_ip_applies_addresses_routes_and_policy_rules_in_a_netns(r
         "echo MAIN; ip -j route show table main\necho T101; ip -j route show table 101\n")
     out = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "BOOT-FAILED" not in out.stdout, out.stdout + out.stderr
-    parts = dict(zip(*[iter(out.stdout.split("\n", 8)[i] for i in range(0, 8))] * 2))
+    lines = out.stdout.splitlines()
+    parts = {lines[i]: lines[i + 1] for i in range(len(lines) - 1) if lines[i] in ("ADDR", "RULE", "MAIN", "T101")}
     addrs = {a["ifname"]: {f"{x['local']}/{x['prefixlen']}" for x in a["addr_info"] if x.get("scope") == "global"}
              for a in json.loads(parts["ADDR"])}
     assert addrs["eth0"] == {"192.0.2.5/24", "2001:db8::5/64"} and addrs["eth1"] == {"198.51.100.7/24"}
