@@ -41,7 +41,39 @@ def cmd_init(paths: Paths, args) -> int:
 
 
 def cmd_modules(paths: Paths, args) -> int:
+    if args.mode == "update":
+        return _update(paths, args)
     return _stages(paths, [f"modules-{args.mode}"])
+
+
+def _update(paths: Paths, args) -> int:
+    """Re-run re-runnable modules whose inputs changed (a user-request event, on the cached data)."""
+    from blockprov import instance, policy
+    from blockprov.stages import Runner, hotplug_overrides
+    from blockprov.updates import run_scope
+
+    sd, cfg = instance.cached(paths), instance.load_config(paths)
+    if sd is None or cfg is None:
+        print("blockprov modules --mode update: no instance yet (run blockprov init first)", file=sys.stderr)
+        return EXIT_FAIL
+    try:
+        pol = policy.parse(cfg, hotplug_overrides(paths))
+    except policy.PolicyError as exc:
+        print(f"blockprov: invalid config: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if not pol.allows("modules", "user-request") and not args.force:
+        print("blockprov modules --mode update: updates.modules does not include user-request; nothing done "
+              "(--force overrides)", file=sys.stderr)
+        return EXIT_FAIL
+    runner = Runner(paths)
+    try:
+        out = run_scope(runner, "modules", "update", sd, cfg)
+    finally:
+        runner.close()
+    print(out.summary())
+    for e in out.errors:
+        print(f"error: {e}", file=sys.stderr)
+    return EXIT_FAIL if out.errors else EXIT_OK
 
 
 def cmd_boot(paths: Paths, args) -> int:

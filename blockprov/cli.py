@@ -43,7 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     c = boot_cmd("init", "find the datasource and set up the instance (network stage, or --local)")
     c.add_argument("--local", action="store_true", help="the local stage: before the network is up")
     c = boot_cmd("modules", "run the modules of a stage")
-    c.add_argument("--mode", choices=["config", "final"], required=True)
+    c.add_argument("--mode", choices=["config", "final", "update"], required=True,
+                   help="update: re-run the re-runnable modules whose inputs changed since they last ran")
+    c.add_argument("--force", action="store_true", help="update: even if updates.modules excludes user-request")
     boot_cmd("boot", "all four stages in one process (init --local, init, modules config, modules final)")
     c = boot_cmd("single", "run one module now")
     c.add_argument("--name", required=True)
@@ -70,6 +72,28 @@ def _parser() -> argparse.ArgumentParser:
     g = c.add_mutually_exclusive_group(required=True)
     g.add_argument("file", nargs="?", help="user-data (#cloud-config) or a YAML config file")
     g.add_argument("--show", metavar="MODULE", help="print a module's JSON Schema")
+    c = boot_cmd("hotplug", "block and net hotplug: enable, disable, status, process the queue, handle an event")
+    hs = c.add_subparsers(dest="action", required=True)
+    for name, text in (("enable", "handle this subsystem's events (overrides the update policy)"),
+                       ("disable", "ignore this subsystem's events; the udev helper stops queueing them")):
+        h = hs.add_parser(name, help=text)
+        h.add_argument("--subsystem", choices=["block", "net"], required=True)
+    h = hs.add_parser("status", help="what is enabled, what is queued, the last events handled")
+    h.add_argument("--json", action="store_true")
+    h.add_argument("--last", type=int, default=10, help="how many recent events to show")
+    hs.add_parser("process", help="handle the queued events (what the udev helper starts)")
+    h = hs.add_parser("handle", help="queue one event by hand and process the queue")
+    h.add_argument("--subsystem", choices=["block", "net"], required=True)
+    h.add_argument("--action", choices=["add", "change", "remove"], required=True)
+    h.add_argument("--device", required=True, help="/dev/NAME (block) or an interface name (net)")
+    boot_cmd("refresh-metadata", "re-read the current datasource; update the cache and instance-data.json")
+    c = boot_cmd("apply", "re-read the metadata and apply one scope now (a user-request event)")
+    c.add_argument("scope", choices=["storage", "network"])
+    c.add_argument("--no-refresh", action="store_true", help="use the cached metadata")
+    c.add_argument("--force", action="store_true", help="even if updates.SCOPE excludes user-request")
+    c = boot_cmd("watch", "long-poll change URLs and apply metadata changes (metadata-change events)")
+    c.add_argument("--url", help="watch this URL instead of the configured ones")
+    c.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     return p
 
 
@@ -83,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         from blockprov import boot_cli
 
         return boot_cli.run(args)
+    if args.cmd in ("hotplug", "refresh-metadata", "apply", "watch"):
+        from blockprov import update_cli
+
+        return update_cli.run(args)
     if args.cmd == "demo":
         from blockprov import demo
 

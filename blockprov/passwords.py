@@ -21,6 +21,46 @@ def sha512(plain: str) -> str:
     return run(["openssl", "passwd", "-6", "-stdin"], input=plain + "\n", timeout=20).stdout.strip()
 
 
+def _salt_of(h: str) -> str | None:
+    parts = h.split("$")
+    return parts[2] if len(parts) >= 4 and parts[1] == "6" and not parts[2].startswith("rounds=") else None
+
+
+def hashes_in(obj) -> list[str]:
+    """Every SHA-512 crypt hash in a config (its earlier merge), to re-use for unchanged passwords."""
+    if isinstance(obj, dict):
+        return [h for v in obj.values() for h in hashes_in(v)]
+    if isinstance(obj, list):
+        return [h for v in obj for h in hashes_in(v)]
+    if isinstance(obj, str):
+        tail = obj.rpartition(":")[2] if not obj.startswith("$") else obj
+        return [tail] if _salt_of(tail) else []
+    return []
+
+
+def sticky(previous: list[str], hasher=None):
+    """A hasher that returns an earlier hash when it is the same password's.
+
+    Hashes are salted, so without this every re-merge of an unchanged config
+    (metadata refresh, reboot-time change detection) would look like a
+    password change.
+    """
+    from blockprov.storage.run import run
+
+    base = hasher or sha512
+
+    def h(plain: str) -> str:
+        for old in previous:
+            salt = _salt_of(old)
+            again = run(["openssl", "passwd", "-6", "-salt", salt, "-stdin"], input=plain + "\n",
+                        timeout=20).stdout.strip()
+            if again == old:
+                return old
+        return base(plain)
+
+    return h
+
+
 def hash_config(cfg: dict, hasher=sha512) -> dict:
     """A copy of ``cfg`` with every plain password replaced by its hash (pure given ``hasher``)."""
     out = copy.deepcopy(cfg)

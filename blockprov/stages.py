@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass, field
 
 from blockprov import instance, semaphores, sysconfig
-from blockprov.merge import merge_all
 from blockprov.paths import Paths, atomic_write
 from blockprov.reporting import FAIL, SUCCESS, WARN, Reporter
 
@@ -66,8 +65,17 @@ class Runner:
         self.cfg = sysconfig.load(paths)  # ConfigError propagates: exit 2 before anything is written
         self.reporter = Reporter(paths, self.cfg, self.log)
         self._parsed: dict = {}  # instance-id -> (vendor-data, user-data), parsed once per process
+        self._policy: tuple | None = None  # (id of the config it came from, Policy)
+        self._inputs: dict[str, dict] = {}  # instance-id -> {module: inputs digest}, written at close
+        self._inputs_dirty: set[str] = set()
+        self.last_outcome: dict = {}  # the last module's ModuleContext.outcome
 
     def close(self) -> None:
+        from blockprov.paths import write_if_changed
+
+        for iid in self._inputs_dirty:
+            write_if_changed(self.paths.instance_dir(iid) / "inputs.json",
+                             json.dumps(self._inputs[iid], indent=1, sort_keys=True))
         self.reporter.close()
         self._lock.close()
 
@@ -97,6 +105,12 @@ class Runner:
             self.log(f"{stage}: WARNING {w}")
         if stage == "modules-final":
             self._write_result(st)
+            from blockprov import spool
+
+            if spool.pending(self.paths):  # hotplug events that arrived during the boot
+                from blockprov.hotplug import kick
+
+                kick(self.paths)
         return res
 
     def _found_this_boot(self) -> bool:
@@ -148,8 +162,11 @@ class Runner:
     # -- instance set-up ------------------------------------------------------
     def _take(self, sd, res: StageResult) -> None:
         new = instance.activate(self.paths, sd)
-        atomic_write(self.paths.run / "datasource.json",
-                     json.dumps({"name": sd.name, "instance_id": sd.instance_id, "new_instance": new}))
+        from blockprov.policy import boot_event
+
+        event = boot_event(new, _fingerprint_changed(self.paths, sd, self.cfg))
+        atomic_write(self.paths.run / "datasource.json", json.dumps(
+            {"name": sd.name, "instance_id": sd.instance_id, "new_instance": new, "boot_event": event}))
         res.warnings.extend(sd.problems)
         self.log(f"datasource {sd.name} ({sd.subplatform or sd.platform}): instance {sd.instance_id}"
                  + (" (new instance)" if new else ""))
@@ -158,11 +175,39 @@ class Runner:
         instance.write_instance_data(self.paths, sd, cfg)
         self.reporter.configure(cfg)
 
-    def _new_instance(self) -> bool:
+    def _this_boot(self) -> dict:
         try:
-            return bool(json.loads((self.paths.run / "datasource.json").read_text()).get("new_instance"))
+            return json.loads((self.paths.run / "datasource.json").read_text())
         except (OSError, ValueError):
-            return False
+            return {}
+
+    def _new_instance(self) -> bool:
+        return bool(self._this_boot().get("new_instance"))
+
+    def boot_event(self) -> str:
+        return self._this_boot().get("boot_event") or "boot"
+
+    def policy(self, cfg: dict, res: StageResult | None = None):
+        """The update policy of ``cfg``; a bad one is reported once and the defaults apply."""
+        from blockprov import policy
+
+        if self._policy is None or self._policy[0] is not cfg:
+            try:
+                pol = policy.parse(cfg, hotplug_overrides(self.paths))
+            except policy.PolicyError as exc:
+                pol = policy.Policy()
+                if res is not None:
+                    res.errors.append(f"{exc}; the default update policy applies")
+            self._policy = (cfg, pol)
+        return self._policy[1]
+
+    def _inputs_of(self, iid: str) -> dict:
+        if iid not in self._inputs:
+            try:
+                self._inputs[iid] = json.loads((self.paths.instance_dir(iid) / "inputs.json").read_text())
+            except (OSError, ValueError):
+                self._inputs[iid] = {}
+        return self._inputs[iid]
 
     def _userdata(self, sd):
         """(vendor-data, user-data) of ``sd``, parsed once however many stages of this process ask."""
@@ -174,11 +219,12 @@ class Runner:
         return self._parsed[sd.instance_id]
 
     def _merged(self, sd, res: StageResult) -> dict:
-        vd, ud = self._userdata(sd)
-        res.warnings.extend(vd.problems + ud.problems)
-        from blockprov.passwords import hash_config
+        from blockprov.refresh import compose
 
-        return hash_config(merge_all(self.cfg, sd.cfg, vd.cloud_config, ud.cloud_config))
+        previous = instance.load_config(self.paths) if instance.previous_iid(self.paths) == sd.instance_id else None
+        cfg, problems = compose(self.cfg, sd, previous, self._userdata(sd))
+        res.warnings.extend(problems)
+        return cfg
 
     def _consume(self, sd, res: StageResult) -> None:
         """Write this instance's scripts and injected files; run boothooks (every boot)."""
@@ -224,17 +270,34 @@ class Runner:
             self.run_module(stage, ent, sd, cfg, res)
 
     def run_module(self, stage: str, ent: sysconfig.ModuleEntry, sd, cfg: dict, res: StageResult,
-                   force: bool = False) -> str:
+                   force: bool = False, only_changed: bool = False) -> str:
+        """Run one module; ``only_changed`` (update mode) runs it only when its inputs changed since its last run."""
         from blockprov import modules
         from blockprov.modules._schema import check as schema_check
 
         mod = modules.load(ent.name)
         freq = ent.frequency or mod.FREQUENCY
         name = f"{stage}/config-{ent.name}"
+        scope = getattr(mod, "SCOPE", None)
+        if scope and stage in STAGES:
+            event = self.boot_event()
+            if not self.policy(cfg, res).allows(scope, event):
+                self.reporter.finish(name, f"{ent.name}: not run: updates.{scope} does not include {event}",
+                                     SUCCESS, time.time())
+                return "skipped"
+        inputs = self._inputs_of(sd.instance_id)
+        digest = modules.inputs_digest(mod, cfg, ent.args, sd)
+        if only_changed:
+            if inputs.get(ent.name) == digest:
+                self.reporter.finish(name, f"{ent.name}: inputs unchanged", SUCCESS, time.time())
+                return "skipped"
+            force = True
         if not force and semaphores.done(self.paths, sd.instance_id, ent.name, freq):
-            self.reporter.finish(name, f"{ent.name} already ran ({freq})", SUCCESS, time.time())
-            return "skipped"
+            if not (mod.RERUNNABLE and not scope and inputs.get(ent.name) != digest and self._rerun_changed(cfg)):
+                self.reporter.finish(name, f"{ent.name} already ran ({freq})", SUCCESS, time.time())
+                return "skipped"
         ctx = modules.ModuleContext(self.paths, cfg, sd.instance_id, stage, sd, self._new_instance(), self.log)
+        self.last_outcome = ctx.outcome
         with self.reporter.scope(name, f"running {ent.name} with frequency {freq}") as out:
             try:
                 bad = schema_check(mod.SCHEMA, cfg, ent.args, self.paths.cache / "module-schema-verdicts.json")
@@ -254,7 +317,15 @@ class Runner:
                     out.description = f"{ent.name}: {msg}"
                     self.log(f"{name}: {msg}")
         semaphores.mark(self.paths, sd.instance_id, ent.name, freq)
+        if inputs.get(ent.name) != digest:
+            inputs[ent.name] = digest
+            self._inputs_dirty.add(sd.instance_id)
         return "ran"
+
+    def _rerun_changed(self, cfg: dict) -> bool:
+        """At a boot, whether the modules policy re-runs re-runnable modules whose inputs changed."""
+        event = self.boot_event()
+        return event != "boot-new-instance" and self.policy(cfg).allows("modules", event)
 
     def _write_result(self, st: dict) -> None:
         errors, warnings = [], []
@@ -266,6 +337,56 @@ class Runner:
         atomic_write(self.paths.result, json.dumps({"v1": {"datasource": st["v1"].get("datasource"),
                                                            "errors": errors, "warnings": warnings,
                                                            "finished": time.time()}}, indent=1))
+
+
+def hotplug_overrides(paths: Paths) -> dict:
+    """``blockprov hotplug enable|disable`` choices: {"block": True, "net": False}."""
+    try:
+        data = json.loads((paths.state / "hotplug" / "overrides.json").read_text())
+        return {k: bool(v) for k, v in data.items() if k in ("block", "net")}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def devices_digest(paths: Paths) -> str:
+    """Block devices and NICs with hardware behind them (not loop, dm or veth): a boot-change if these differ."""
+    import hashlib
+    from pathlib import Path
+
+    from blockprov.net.observe import interfaces
+
+    blocks = []
+    base = Path("/sys/class/block")
+    try:
+        for name in sorted(os.listdir(base)):
+            if (base / name / "device").exists():
+                blocks.append(f"{name}:{(base / name / 'size').read_text().strip()}")
+    except OSError:
+        pass
+    nics = [f"{n.name}:{n.mac}" for n in interfaces(paths) if n.physical]
+    return hashlib.sha256(json.dumps([blocks, nics]).encode()).hexdigest()[:16]
+
+
+def _fingerprint_changed(paths: Paths, sd, system_cfg: dict) -> bool:
+    """Whether the datasource's data, the system config or the devices differ from the last boot's.
+
+    Records this boot's fingerprint.
+    """
+    from blockprov.paths import write_if_changed
+    from blockprov.refresh import digests
+
+    import hashlib
+
+    system = hashlib.sha256(json.dumps(system_cfg, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    now = json.dumps({"datasource": digests(sd), "devices": devices_digest(paths), "system": system},
+                     indent=1, sort_keys=True)
+    f = paths.data / "boot-fingerprint.json"
+    try:
+        before = f.read_text()
+    except OSError:
+        before = None
+    write_if_changed(f, now)
+    return before is not None and before != now
 
 
 def _strip_first_line(payload: bytes) -> bytes:

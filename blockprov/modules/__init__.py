@@ -1,4 +1,9 @@
-"""Modules: one file each, declaring FREQUENCY, DESCRIPTION, RERUNNABLE and ``handle(ctx, args)``.
+"""Modules: one file each, declaring FREQUENCY, DESCRIPTION, RERUNNABLE, SCHEMA and ``handle(ctx, args)``.
+
+Optional: ``SCOPE`` ("storage" or "network": the ``updates`` policy of that
+scope decides when the module runs) and ``DATASOURCE_INPUTS`` (SourceData
+fields the module reads besides the config keys its SCHEMA names; together
+they are the module's inputs, whose digest says whether a re-run is due).
 
 A module succeeds by returning (optionally a one-line message), warns by
 raising ModuleWarning and fails by raising anything else. Names are the file
@@ -9,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from blockprov.paths import Paths
@@ -28,6 +33,7 @@ class ModuleContext:
     datasource: object = None  # SourceData
     new_instance: bool = False
     log: object = None  # callable(str): the output log
+    outcome: dict = field(default_factory=dict)  # what a module reports back to its caller (hotplug)
 
 
 @lru_cache(maxsize=1)
@@ -38,3 +44,15 @@ def known_modules() -> frozenset[str]:
 
 def load(name: str):
     return importlib.import_module(f"blockprov.modules.{name}")
+
+
+def inputs_digest(mod, cfg: dict, args: dict, datasource) -> str:
+    """A digest of everything the module reads: equal digests mean a re-run would change nothing."""
+    import hashlib
+    import json
+
+    from blockprov.modules._schema import relevant
+
+    doc = {"cfg": relevant(mod.SCHEMA, cfg, args),
+           "ds": {k: getattr(datasource, k, None) for k in getattr(mod, "DATASOURCE_INPUTS", ())}}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]

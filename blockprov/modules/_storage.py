@@ -20,6 +20,10 @@ def apply_document(ctx, doc: dict, where: str, wrapped: bool) -> str:
     if errs:
         raise ValueError(f"{where} is invalid, nothing applied: " + "; ".join(str(p) for p in errs[:10]))
     report = apply(Model.build(loaded.storage, loaded.prefix), root=str(ctx.paths.root))
+    ctx.outcome.setdefault("disks", set()).update(
+        i.device for i in report.items if i.type in ("disk", "device") and i.device and i.status not in BAD + ("waiting",))
+    ctx.outcome.setdefault("done", []).extend(i.id for i in report.items if i.status == "done")
+    ctx.outcome.setdefault("waiting", []).extend(i.id for i in report.items if i.status == "waiting")
     counts = report.counts()
     bad = [f"{i.id} {i.status}: {i.reason}" for i in report.items if i.status in BAD]
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))

@@ -18,6 +18,7 @@ from blockprov.storage.run import run
 FREQUENCY = "always"  # plan-driven like storage: a boot with nothing to do writes nothing
 DESCRIPTION = "cloud-init disk_setup, fs_setup, mounts and swap through the storage engine"
 RERUNNABLE = True
+SCOPE = "storage"
 _SIZE = {"oneOf": [{"type": "integer", "minimum": 0}, {"type": "string", "minLength": 1}]}
 SCHEMA = {"type": "object", "properties": {
     "disk_setup": {"type": "object", "additionalProperties": {

@@ -18,6 +18,7 @@ from blockprov.paths import atomic_write
 FREQUENCY = "always"
 DESCRIPTION = "set the hostname and /etc/hosts from config or metadata"
 RERUNNABLE = True
+DATASOURCE_INPUTS = ("local_hostname",)
 SCHEMA = {"type": "object", "properties": {
     "hostname": {"type": "string"}, "fqdn": {"type": "string"}, "prefer_fqdn_over_hostname": {"type": "boolean"},
     "preserve_hostname": {"type": "boolean"}, "manage_etc_hosts": {"enum": [True, False, "template", "localhost"]},

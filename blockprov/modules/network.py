@@ -20,6 +20,8 @@ from blockprov.paths import atomic_write, write_if_changed
 FREQUENCY = "always"  # re-rendered every boot; unchanged files are not rewritten
 DESCRIPTION = "render network config (networkd, ifupdown or netplan) and bring changed interfaces up"
 RERUNNABLE = True
+SCOPE = "network"
+DATASOURCE_INPUTS = ("network_config", "network_format")
 RENDERERS = ("netplan", "eni", "networkd")
 SCHEMA = {"type": "object", "properties": {"system_info": {"type": "object", "properties": {"network": {
     "type": "object", "additionalProperties": False, "properties": {

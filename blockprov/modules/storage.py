@@ -10,6 +10,8 @@ boot's status), with the item ids and reasons.
 FREQUENCY = "always"  # plan-driven and idempotent: a boot with nothing to do writes nothing
 DESCRIPTION = "apply the storage config (storagedata or user-data storage:)"
 RERUNNABLE = True
+SCOPE = "storage"
+DATASOURCE_INPUTS = ("storage_config",)
 SCHEMA = {"type": "object", "properties": {"storage": {"type": "object"}}}  # checked in full by the engine
 
 

@@ -16,6 +16,7 @@ from blockprov.modules._schema import STRING_OR_STRINGS, STRINGS
 FREQUENCY = "per-instance"
 DESCRIPTION = "create groups and users, sudo rules and authorized keys"
 RERUNNABLE = True
+DATASOURCE_INPUTS = ("public_keys",)
 USER_KEYS = {"name", "gecos", "groups", "primary_group", "sudo", "shell", "lock_passwd", "hashed_passwd", "passwd",
              "ssh_authorized_keys", "system", "uid", "homedir", "no_create_home", "inactive", "expiredate",
              "plain_text_passwd"}

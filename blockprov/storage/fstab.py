@@ -69,8 +69,9 @@ def _fields(line: str) -> list[str] | None:
 def render(text: str, entries: list[Entry], held: set[str] = frozenset()) -> str:
     """New file text: foreign lines untouched, the block rebuilt from entries.
 
-    ``held`` names mount points whose current managed line is kept as it is
-    (items that are waiting for their disk keep their fstab entry).
+    ``held`` names mount points whose current managed line is kept, with
+    ``nofail`` added (items that wait for their disk keep their entry, and a
+    boot without the disk does not wait for it).
     """
     before, managed, after = split(text)
     foreign = [f for ln in before + after if (f := _fields(ln))]
@@ -92,7 +93,7 @@ def render(text: str, entries: list[Entry], held: set[str] = frozenset()) -> str
     for ln in managed:
         f = _fields(ln)
         if f and _norm_path(f[1]) in held_norm and _norm_path(f[1]) not in taken:
-            block.append(ln if ln.endswith("\n") else ln + "\n")
+            block.append(_with_option(ln, "nofail"))  # its disk is absent: it must not hold up a boot
             taken.add(_norm_path(f[1]))
     if not block and not managed:
         return text
@@ -101,6 +102,27 @@ def render(text: str, entries: list[Entry], held: set[str] = frozenset()) -> str
         head += "\n"
     out = head + (BEGIN + "\n" + "".join(block) + END + "\n" if block else "") + "".join(after)
     return out
+
+
+def _with_option(line: str, option: str) -> str:
+    f = line.rstrip("\n").split()
+    if len(f) < 4 or option in f[3].split(","):
+        return line if line.endswith("\n") else line + "\n"
+    opts = f[3].split(",")
+    f[3] = ",".join([o for o in opts if o != "defaults"] + [option])
+    return "\t".join(f) + "\n"
+
+
+def with_option(text: str, paths: set[str], option: str) -> str:
+    """The managed lines for these mount points with ``option`` added (``nofail`` for detached disks)."""
+    before, managed, after = split(text)
+    want = {_norm_path(p) for p in paths}
+    block = [(_with_option(ln, option) if (f := _fields(ln)) and _norm_path(f[1]) in want else ln)
+             for ln in managed]
+    if block == managed:
+        return text
+    head = "".join(before)
+    return head + BEGIN + "\n" + "".join(block) + END + "\n" + "".join(after)
 
 
 def managed_paths(text: str) -> dict[str, str]:

@@ -1,0 +1,360 @@
+"""The hotplug processor: drains the spool, one processor at a time, after boot has finished.
+
+Per batch: events are coalesced per device (the last action wins, so an
+add+remove burst is a remove); removes unmount what blockprov mounted from
+the device and keep its fstab entry with ``nofail``; adds and changes apply
+the storage config once for the whole batch. A disk that was added but that
+the config does not name yet (clouds update metadata after the attach) makes
+the processor re-read the metadata with exponential backoff, for at most
+``hotplug.metadata_timeout`` seconds, applying again after each change and
+taking in events that arrive meanwhile. Every event gets a reporting event on
+``/blockprov/<instance-id>/hotplug/<subsystem>``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+
+from blockprov import spool
+from blockprov.paths import Paths, write_if_changed
+from blockprov.reporting import FAIL, SUCCESS, WARN
+
+DEFAULT_METADATA_TIMEOUT = 30.0
+
+
+@dataclass
+class Handled:
+    event: spool.Event
+    result: str = SUCCESS
+    description: str = ""
+
+
+@dataclass
+class Batch:
+    events: list[spool.Event]
+    handled: dict[int, Handled] = field(default_factory=dict)  # id(event) -> outcome
+
+    def note(self, ev: spool.Event, result: str, text: str) -> None:
+        h = self.handled.setdefault(id(ev), Handled(ev))
+        order = {SUCCESS: 0, WARN: 1, FAIL: 2}
+        if order[result] >= order[h.result]:
+            h.result = result
+        h.description = f"{h.description}; {text}" if h.description else text
+
+
+def boot_finished(paths: Paths) -> bool:
+    """run/ is emptied at boot, so result.json there means this boot's final stage is done."""
+    return paths.result.exists()
+
+
+def last_per_device(events: list[spool.Event]) -> dict[str, spool.Event]:
+    """Device -> its last event (kernel order): the state the batch must reach (pure)."""
+    out: dict[str, spool.Event] = {}
+    for e in sorted(events, key=lambda e: e.seqnum):
+        out.pop(e.device, None)
+        out[e.device] = e
+    return out
+
+
+def mounted_from(devname: str, mounts: list[tuple[str, str]]) -> list[str]:
+    """Mount points whose source is ``devname`` or one of its partitions (pure)."""
+    part = re.compile(re.escape(devname) + r"p?\d+$")
+    return [point for src, point in mounts if src == devname or part.match(src)]
+
+
+def _mountinfo() -> list[tuple[str, str]]:
+    out = []
+    for line in open("/proc/self/mountinfo", encoding="utf-8"):
+        left, _, right = line.partition(" - ")
+        f = left.split()
+        src = right.split()[1] if len(right.split()) > 1 else ""
+        out.append((src, f[4].replace("\\040", " ")))
+    return out
+
+
+def release(paths: Paths, devname: str) -> list[str]:
+    """Unmount (lazily if busy) blockprov's mounts from a removed device; its fstab lines get ``nofail``."""
+    from blockprov.storage import fstab
+    from blockprov.storage.plan import join_target
+    from blockprov.storage.run import run
+
+    try:
+        text = paths.fstab.read_text()
+    except OSError:
+        text = ""
+    managed = {join_target(str(paths.tgt), p): p for p in fstab.managed_paths(text)}
+    done = []
+    for point in mounted_from(devname, _mountinfo()):
+        if point not in managed:
+            continue
+        if run(["umount", point], check=False, timeout=30).returncode != 0:
+            run(["umount", "-l", point], check=False, timeout=30)
+        done.append(managed[point])
+    if done:
+        new = fstab.with_option(text, set(done), "nofail")
+        if new != text:
+            write_if_changed(paths.fstab, new)
+    return done
+
+
+class Processor:
+    def __init__(self, paths: Paths, log=None):
+        from blockprov import instance
+        from blockprov.stages import Runner
+
+        self.paths = paths
+        self.runner = Runner(paths)
+        self.log = log or self.runner.log
+        self.sd = instance.cached(paths)
+        self.cfg = instance.load_config(paths)
+
+    def close(self) -> None:
+        self.runner.close()
+
+    def channel(self, subsystem: str) -> str:
+        return f"/blockprov/{self.sd.instance_id if self.sd else 'none'}/hotplug/{subsystem}"
+
+    def handle(self, batch: Batch) -> None:
+        from blockprov import policy
+
+        if self.sd is None or self.cfg is None:
+            for e in batch.events:
+                batch.note(e, WARN, "no instance (the boot found no datasource); nothing to apply")
+            return self.report(batch)
+        try:
+            pol = policy.parse(self.cfg, _overrides(self.paths))
+        except policy.PolicyError as exc:
+            for e in batch.events:
+                batch.note(e, FAIL, str(exc))
+            return self.report(batch)
+        for subsystem in ("block", "net"):
+            evs = [e for e in batch.events if e.subsystem == subsystem]
+            if not evs:
+                continue
+            if not pol.hotplug_enabled(subsystem):
+                for e in evs:
+                    batch.note(e, SUCCESS, f"ignored: hotplug is off for {subsystem}")
+                continue
+            getattr(self, f"_{subsystem}")(batch, evs, pol)
+            self._executables(batch, evs, pol.hotplug.get(subsystem, ()))
+        for e in batch.events:
+            if e.subsystem not in ("block", "net"):
+                batch.note(e, SUCCESS, f"ignored: subsystem {e.subsystem or '?'}")
+        self.report(batch)
+
+    # -- block --------------------------------------------------------------------
+    def _block(self, batch: Batch, evs: list[spool.Event], pol) -> None:
+        last = last_per_device(evs)
+        for e in evs:
+            if last.get(e.device) is not e:
+                batch.note(e, SUCCESS, "coalesced with a later event for the same device")
+        for e in (e for e in last.values() if e.action == "remove"):
+            released = release(self.paths, e.device)
+            batch.note(e, SUCCESS, f"unmounted {', '.join(released)}; fstab entries kept with nofail" if released
+                       else "nothing of blockprov's was mounted from it")
+        adds = [e for e in last.values() if e.action in ("add", "change")]
+        if not adds:
+            return
+        if "storage" not in pol.hotplug.get("block", ()) or not pol.allows("storage", "hotplug"):
+            for e in adds:
+                batch.note(e, SUCCESS, "no storage handler for block hotplug")
+            return
+        out = self._storage()
+        unnamed = [e for e in adds if e.action == "add" and e.props.get("DEVTYPE") == "disk"
+                   and e.device not in out.detail.get("disks", set())]
+        if unnamed:
+            out = self._wait_for_metadata(unnamed, out)
+        for e in adds:
+            self._note_storage(batch, e, out)
+
+    def _storage(self):
+        from blockprov.updates import run_scope
+
+        return run_scope(self.runner, "storage", "hotplug", self.sd, self.cfg)
+
+    def _note_storage(self, batch: Batch, e: spool.Event, out) -> None:
+        named = e.device in out.detail.get("disks", set())
+        if out.errors:
+            batch.note(e, FAIL, "storage: " + "; ".join(out.errors))
+        elif e.action == "add" and e.props.get("DEVTYPE") == "disk" and not named:
+            batch.note(e, SUCCESS, "the storage config does not name this disk; left alone")
+        else:
+            done = out.detail.get("done", [])
+            batch.note(e, WARN if out.warnings else SUCCESS,
+                       f"storage applied: {len(done)} item(s) done" + (f" ({', '.join(done)})" if done else "")
+                       + (f", {len(set(out.detail.get('waiting', [])))} waiting" if out.detail.get("waiting") else ""))
+
+    def _wait_for_metadata(self, unnamed: list[spool.Event], out):
+        """Re-read the metadata until it names every added disk, applying after each change (bounded).
+
+        Events that arrive meanwhile stay queued for the next batch.
+        """
+        import tenacity
+
+        from blockprov.refresh import RefreshError, refresh
+
+        limit = _number((self.cfg.get("hotplug") or {}).get("metadata_timeout"), DEFAULT_METADATA_TIMEOUT)
+        state = {"out": out}
+
+        def attempt() -> bool:
+            try:
+                r = refresh(self.paths)
+            except RefreshError as exc:
+                self.log(f"hotplug: metadata refresh failed: {exc}")
+                return False
+            if r.changed:
+                self.sd, self.cfg = r.sd, r.cfg
+                state["out"] = self._storage()
+            disks = state["out"].detail.get("disks", set())
+            return all(e.device in disks for e in unnamed)
+
+        retrying = tenacity.Retrying(stop=tenacity.stop_after_delay(limit),
+                                     wait=tenacity.wait_exponential(multiplier=0.25, max=4),
+                                     retry=tenacity.retry_if_result(lambda ok: not ok),
+                                     retry_error_callback=lambda _state: False)
+        if not retrying(attempt):
+            self.log(f"hotplug: after {limit:g} s the metadata still does not name "
+                     f"{', '.join(e.device for e in unnamed if e.device not in state['out'].detail.get('disks', set()))}")
+        return state["out"]
+
+    # -- net ------------------------------------------------------------------------
+    def _net(self, batch: Batch, evs: list[spool.Event], pol) -> None:
+        from blockprov.refresh import RefreshError, refresh
+        from blockprov.updates import run_scope
+
+        last = last_per_device(evs)
+        for e in evs:
+            if last.get(e.device) is not e:
+                batch.note(e, SUCCESS, "coalesced with a later event for the same interface")
+        adds = [e for e in last.values() if e.action == "add"]
+        for e in last.values():
+            if e.action != "add":
+                batch.note(e, SUCCESS, f"{e.action}: nothing to do")
+        if not adds:
+            return
+        try:
+            r = refresh(self.paths)
+            if r.changed:
+                self.sd, self.cfg = r.sd, r.cfg
+        except RefreshError as exc:
+            self.log(f"hotplug: metadata refresh failed: {exc}; using the cached metadata")
+        known = _configured_interfaces(self.paths, self.cfg, self.sd)
+        wanted = [e for e in adds if e.device in known]
+        for e in adds:
+            if e not in wanted:
+                batch.note(e, SUCCESS, "not in the network config; nothing done")
+        if not wanted:
+            return
+        handlers = pol.hotplug.get("net", ())
+        for scope in ("network", "modules"):
+            if scope not in handlers or not pol.allows(scope, "hotplug"):
+                continue
+            out = run_scope(self.runner, scope, "hotplug", self.sd, self.cfg)
+            for e in wanted:
+                batch.note(e, FAIL if out.errors else WARN if out.warnings else SUCCESS, f"{scope}: {out.summary()}")
+
+    # -- executables and reports -------------------------------------------------------
+    def _executables(self, batch: Batch, evs: list[spool.Event], handlers) -> None:
+        from blockprov.updates import run_executable
+
+        for h in (h for h in handlers if h.startswith("/")):
+            for e in evs:
+                payload = {"event_type": "hotplug", "instance_id": self.sd.instance_id, **e.to_json()}
+                env = {k: v for k, v in e.props.items() if k.isidentifier()}
+                env.update(BLOCKPROV_ROOT=str(self.paths.root), BLOCKPROV_INSTANCE_ID=self.sd.instance_id)
+                rc, output = run_executable(h, payload, env)
+                batch.note(e, SUCCESS if rc == 0 else FAIL, f"{h}: exit {rc}" + (f": {output[-300:]}" if rc else ""))
+
+    def report(self, batch: Batch) -> None:
+        for e in batch.events:
+            h = batch.handled.get(id(e)) or Handled(e, SUCCESS, "nothing to do")
+            t = time.time()
+            self.runner.reporter.emit({
+                "name": self.channel(e.subsystem or "unknown"), "event_type": "finish", "origin": "blockprov",
+                "timestamp": t, "result": h.result, "description": h.description, "device": e.device,
+                "action": e.action, "seqnum": e.seqnum})
+            self.log(f"hotplug {e.subsystem} {e.action} {e.device}: {h.result}: {h.description}")
+
+
+def _number(v, default: float) -> float:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 else default
+
+
+def _overrides(paths: Paths) -> dict:
+    from blockprov.stages import hotplug_overrides
+
+    return hotplug_overrides(paths)
+
+
+def _configured_interfaces(paths: Paths, cfg: dict, sd) -> set[str]:
+    """Names of the interfaces the network config describes, on this machine's NICs."""
+    from blockprov import sysconfig
+    from blockprov.modules import network
+    from blockprov.net import observe, parse
+
+    doc, form, _where = network.source(sysconfig.load(paths), sd)
+    if doc is None:
+        return set()
+    if form in ("v1", "v2", None) and isinstance(doc, dict) and isinstance(doc.get("network"), dict):
+        doc = doc["network"]
+    try:
+        net = parse.parse(doc, None if form in (None, "v1", "v2") else form, observe.macs(observe.interfaces(paths)))
+    except Exception:  # noqa: BLE001 - a bad network config is the network module's error to report
+        return set()
+    return {i.name for i in net.interfaces}
+
+
+def _lock(paths: Paths):
+    d = paths.run / "hotplug"
+    d.mkdir(parents=True, exist_ok=True)
+    f = open(d / "processor.lock", "w")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        return None
+    return f
+
+
+def process(paths: Paths) -> int:
+    """Handle every queued event; returns at once if another processor runs (it will see new events)."""
+    while True:
+        lock = _lock(paths)
+        if lock is None:
+            return 0
+        try:
+            if not boot_finished(paths):
+                return 0  # the final stage starts a processor when it is done
+            proc = None
+            try:
+                while events := spool.take(paths):
+                    proc = proc or Processor(paths)
+                    batch = Batch(events)
+                    proc.handle(batch)
+                    spool.done(paths, batch.events)
+            finally:
+                if proc is not None:
+                    proc.close()
+        finally:
+            lock.close()
+        if not spool.pending(paths):  # an event queued after the last take, while the lock was still held
+            return 0
+
+
+def kick(paths: Paths) -> None:
+    """Start a processor without waiting for it: the systemd unit on a live system, else a detached process."""
+    import subprocess
+
+    if str(paths.root) == "/" and os.path.isdir("/run/systemd/system"):
+        r = subprocess.run(["systemctl", "--no-block", "start", "blockprov-hotplug.service"],
+                           capture_output=True, check=False)
+        if r.returncode == 0:
+            return
+    subprocess.Popen([sys.executable, "-m", "blockprov", "hotplug", "process", "--root", str(paths.root)],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)

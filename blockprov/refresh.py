@@ -1,0 +1,86 @@
+"""Re-reading the current datasource while the instance runs (``blockprov refresh-metadata``).
+
+The same source that booted the instance is crawled again; when its data
+differs, the cache (``instances/<iid>/datasource.json``), the merged
+``config.json`` and ``run/blockprov/instance-data*.json`` are rewritten. An
+unchanged source writes nothing. A different instance-id is refused: a new
+instance is provisioned by a boot, not by a refresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from blockprov import instance
+from blockprov.paths import Paths
+from blockprov.sources import SourceData
+
+PARTS = {"metadata": ("metadata", "local_hostname", "public_keys", "files", "region", "availability_zone"),
+         "userdata": ("userdata",), "vendordata": ("vendordata",), "cfg": ("cfg",),
+         "network": ("network_config", "network_format"), "storage": ("storage_config",)}
+
+
+class RefreshError(Exception):
+    pass
+
+
+@dataclass
+class Refresh:
+    changed: list[str] = field(default_factory=list)  # names from PARTS whose data differs
+    sd: SourceData | None = None
+    cfg: dict | None = None
+
+
+def digests(sd: SourceData) -> dict[str, str]:
+    """One digest per part of the data, to say what a refresh changed (pure)."""
+    d = sd.to_json()
+    return {part: hashlib.sha256(json.dumps([d.get(k) for k in keys], sort_keys=True, default=str).encode())
+            .hexdigest()[:16] for part, keys in PARTS.items()}
+
+
+def compose(sys_cfg: dict, sd: SourceData, previous: dict | None = None, parsed=None) -> tuple[dict, list[str]]:
+    """(merged config, problems): system < datasource < vendor-data < user-data, passwords hashed.
+
+    A password already hashed in ``previous`` keeps that hash, so an unchanged
+    config merges to the same bytes.
+    """
+    from blockprov import passwords, userdata
+    from blockprov.merge import merge_all
+
+    vd, ud = parsed or (userdata.parse(sd.vendordata, "vendor-data"), userdata.parse(sd.userdata, "user-data"))
+    hasher = passwords.sticky(passwords.hashes_in(previous)) if previous else passwords.sha512
+    cfg = passwords.hash_config(merge_all(sys_cfg, sd.cfg, vd.cloud_config, ud.cloud_config), hasher)
+    return cfg, vd.problems + ud.problems
+
+
+def refresh(paths: Paths, sys_cfg: dict | None = None) -> Refresh:
+    from blockprov import sysconfig
+    from blockprov.sources import Context, SourceError, known, source_module
+
+    old = instance.cached(paths)
+    if old is None:
+        raise RefreshError("no instance yet (blockprov init has not run)")
+    if not known(old.name) or old.name == "None":
+        raise RefreshError(f"datasource {old.name} has nothing to re-read")
+    sys_cfg = sys_cfg if sys_cfg is not None else sysconfig.load(paths)
+    ctx = Context(paths, sys_cfg, stage="net")
+    try:
+        new = source_module(old.name).find(ctx)
+    except SourceError as exc:
+        raise RefreshError(f"{old.name}: {exc}") from None
+    if new is None:
+        raise RefreshError(f"datasource {old.name} is no longer present")
+    if new.instance_id != old.instance_id:
+        raise RefreshError(f"{old.name} now says instance-id {new.instance_id!r} (was {old.instance_id!r}); "
+                           "a new instance is set up by a boot, not by a refresh")
+    before, after = digests(old), digests(new)
+    changed = [p for p in PARTS if before[p] != after[p]]
+    if not changed:
+        return Refresh([], old, instance.load_config(paths))
+    cfg, _problems = compose(sys_cfg, new, instance.load_config(paths))
+    instance.activate(paths, new)
+    instance.save_config(paths, new.instance_id, cfg)
+    instance.write_instance_data(paths, new, cfg)
+    return Refresh(changed, new, cfg)

@@ -1,0 +1,193 @@
+"""The after-boot commands: hotplug, refresh-metadata, apply, watch."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from blockprov.cli import EXIT_FAIL, EXIT_INVALID, EXIT_OK, EXIT_WAITING
+from blockprov.paths import Paths, atomic_write
+
+SUBSYSTEMS = ("block", "net")
+
+
+def run(args) -> int:
+    from blockprov.policy import PolicyError
+    from blockprov.sysconfig import ConfigError
+
+    paths = Paths(Path(args.root))
+    try:
+        return globals()["cmd_" + args.cmd.replace("-", "_")](paths, args)
+    except (ConfigError, PolicyError) as exc:
+        print(f"blockprov: invalid config: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+def _instance(paths: Paths, what: str):
+    from blockprov import instance
+
+    sd, cfg = instance.cached(paths), instance.load_config(paths)
+    if sd is None or cfg is None:
+        print(f"blockprov {what}: no instance yet (run blockprov init first)", file=sys.stderr)
+    return sd, cfg
+
+
+# -- hotplug --------------------------------------------------------------------------
+def cmd_hotplug(paths: Paths, args) -> int:
+    return globals()["hotplug_" + args.action](paths, args)
+
+
+def _set_override(paths: Paths, subsystem: str, on: bool) -> None:
+    from blockprov.stages import hotplug_overrides
+
+    d = paths.state / "hotplug"
+    data = hotplug_overrides(paths)
+    data[subsystem] = on
+    atomic_write(d / "overrides.json", json.dumps(data, indent=1, sort_keys=True))
+    marker = d / f"disabled-{subsystem}"  # read by the udev helper: no event is even queued
+    if on:
+        marker.unlink(missing_ok=True)
+    else:
+        atomic_write(marker, "")
+
+
+def _systemd(*argv: str) -> None:
+    """Start or stop the hotplug units on the running system (not on a temp root)."""
+    import subprocess
+
+    if os.path.isdir("/run/systemd/system"):
+        r = subprocess.run(["systemctl", *argv], capture_output=True, text=True, check=False)
+        if r.returncode:
+            print(f"blockprov: systemctl {' '.join(argv)}: {r.stderr.strip()}", file=sys.stderr)
+
+
+def hotplug_enable(paths: Paths, args) -> int:
+    _set_override(paths, args.subsystem, True)
+    if str(paths.root) == "/":
+        _systemd("enable", "--now", "blockprov-hotplug.path")
+    print(f"hotplug enabled for {args.subsystem}")
+    return EXIT_OK
+
+
+def hotplug_disable(paths: Paths, args) -> int:
+    _set_override(paths, args.subsystem, False)
+    print(f"hotplug disabled for {args.subsystem}")
+    return EXIT_OK
+
+
+def hotplug_status(paths: Paths, args) -> int:
+    from blockprov import policy, spool
+    from blockprov.reporting import read_events
+    from blockprov.stages import hotplug_overrides
+
+    _sd, cfg = _instance(paths, "hotplug status")
+    over = hotplug_overrides(paths)
+    pol = policy.parse(cfg or {}, over)
+    recent = [e for e in read_events(paths) if "/hotplug/" in str(e.get("name", ""))][-args.last:]
+    report = {"subsystems": {s: {"enabled": pol.hotplug_enabled(s),
+                                 "why": "blockprov hotplug " + ("enable" if over[s] else "disable") if s in over
+                                 else f"updates.{policy.SUBSYSTEM_SCOPE[s]} policy",
+                                 "handlers": list(pol.hotplug.get(s, ()))} for s in SUBSYSTEMS},
+              "queued": len(spool.pending(paths)), "recent": recent}
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return EXIT_OK
+    for s, info in report["subsystems"].items():
+        print(f"{s}: {'enabled' if info['enabled'] else 'disabled'} ({info['why']}); "
+              f"handlers: {', '.join(info['handlers']) or '-'}")
+    print(f"queued events: {report['queued']}")
+    for e in recent:
+        print(f"  {e.get('action', '?'):<7} {e.get('device', '?'):<16} {e.get('result')}: {e.get('description')}")
+    return EXIT_OK
+
+
+def hotplug_process(paths: Paths, args) -> int:
+    from blockprov.hotplug import process
+
+    return process(paths)
+
+
+def hotplug_handle(paths: Paths, args) -> int:
+    """Queue one event by hand (as the udev helper would) and process the queue now."""
+    from blockprov import spool
+    from blockprov.hotplug import boot_finished, process
+
+    props = {"ACTION": args.action, "SUBSYSTEM": args.subsystem}
+    if args.subsystem == "net":
+        props["INTERFACE"] = args.device
+    else:
+        dev = args.device if args.device.startswith("/dev/") else f"/dev/{args.device}"
+        props.update(_udev_props(dev))
+        props.setdefault("DEVNAME", dev)
+        props.setdefault("DEVTYPE", "partition" if os.path.exists(
+            f"/sys/class/block/{os.path.basename(dev)}/partition") else "disk")
+    spool.enqueue(paths, props)
+    if not boot_finished(paths):
+        print("queued: the boot has not finished; the final stage processes the queue")
+        return EXIT_OK
+    return process(paths)
+
+
+def _udev_props(dev: str) -> dict[str, str]:
+    """The udev database's properties of a block device (what the RUN helper would have seen)."""
+    try:
+        st = os.stat(dev)
+        text = Path(f"/run/udev/data/b{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}").read_text()
+    except OSError:
+        return {}
+    return dict(line[2:].split("=", 1) for line in text.splitlines() if line.startswith("E:") and "=" in line)
+
+
+# -- refresh-metadata, apply, watch -----------------------------------------------------------
+def cmd_refresh_metadata(paths: Paths, args) -> int:
+    from blockprov.refresh import RefreshError, refresh
+
+    try:
+        r = refresh(paths)
+    except RefreshError as exc:
+        print(f"blockprov refresh-metadata: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    print(f"changed: {', '.join(r.changed)}" if r.changed else "unchanged")
+    return EXIT_OK
+
+
+def cmd_apply(paths: Paths, args) -> int:
+    from blockprov import policy
+    from blockprov.refresh import RefreshError, refresh
+    from blockprov.stages import Runner, hotplug_overrides
+    from blockprov.updates import run_scope
+
+    sd, cfg = _instance(paths, "apply")
+    if sd is None:
+        return EXIT_FAIL
+    if not args.no_refresh:
+        try:
+            r = refresh(paths)
+            sd, cfg = r.sd, r.cfg
+            print(f"metadata: {'changed: ' + ', '.join(r.changed) if r.changed else 'unchanged'}")
+        except RefreshError as exc:
+            print(f"blockprov apply: metadata not re-read ({exc}); using the cached data", file=sys.stderr)
+    pol = policy.parse(cfg, hotplug_overrides(paths))
+    if not pol.allows(args.scope, "user-request") and not args.force:
+        print(f"blockprov apply: updates.{args.scope} does not include user-request; nothing done "
+              "(--force overrides)", file=sys.stderr)
+        return EXIT_FAIL
+    runner = Runner(paths)
+    try:
+        out = run_scope(runner, args.scope, "user-request", sd, cfg)
+    finally:
+        runner.close()
+    print(out.summary())
+    for e in out.errors:
+        print(f"error: {e}", file=sys.stderr)
+    if out.errors:
+        return EXIT_FAIL
+    return EXIT_WAITING if out.detail.get("waiting") else EXIT_OK
+
+
+def cmd_watch(paths: Paths, args) -> int:
+    from blockprov.watch import watch
+
+    return watch(paths, args.url, args.duration, log=lambda s: print(s, flush=True))

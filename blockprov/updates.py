@@ -1,0 +1,88 @@
+"""Applying a scope (storage, network, modules) or an executable handler after boot.
+
+Shared by hotplug events, ``blockprov watch``, ``refresh-metadata`` and
+``apply``: the caller decides which event happened and which handlers the
+policy names; this module runs them through the stage runner, so module
+schemas, semaphores, input digests and reporting work as at boot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+from blockprov import sysconfig
+
+SCOPE_MODULES = {"storage": ("storage", "disks"), "network": ("network",)}
+UPDATE_STAGES = ("init-network", "modules-config", "modules-final")
+
+
+@dataclass
+class Outcome:
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    detail: dict = field(default_factory=dict)  # merged ModuleContext.outcome of the modules that ran
+
+    def summary(self) -> str:
+        parts = [f"ran {', '.join(self.ran)}" if self.ran else "nothing ran"]
+        if self.skipped:
+            parts.append(f"unchanged {', '.join(self.skipped)}")
+        return "; ".join(parts + self.errors + self.warnings)
+
+
+def _entries(cfg: dict, names: tuple[str, ...]) -> list[sysconfig.ModuleEntry]:
+    """The configured entries (with their args) of a scope's modules; its first module even if no stage lists it."""
+    found: dict[str, sysconfig.ModuleEntry] = {}
+    for stage in sysconfig.STAGE_KEYS:
+        for ent in sysconfig.module_entries(cfg, stage):
+            found.setdefault(ent.name, ent)
+    out = [found[n] for n in names if n in found]
+    return out or [sysconfig.ModuleEntry(names[0])]
+
+
+def run_scope(runner, scope: str, stage: str, sd, cfg: dict, only_changed: bool = False) -> Outcome:
+    """storage / network: run their modules (``only_changed``: if their inputs changed; hotplug runs them
+    regardless, since the devices changed); modules: re-run re-runnable modules whose inputs changed."""
+    from blockprov import modules
+    from blockprov.stages import StageResult
+
+    out = Outcome()
+    res = StageResult(stage)
+    if scope in SCOPE_MODULES:
+        todo = [(e, only_changed) for e in _entries(cfg, SCOPE_MODULES[scope])]
+    else:
+        todo = []
+        for st in UPDATE_STAGES:
+            for ent in sysconfig.module_entries(cfg, st):
+                mod = modules.load(ent.name)
+                if mod.RERUNNABLE and not getattr(mod, "SCOPE", None):
+                    todo.append((ent, True))
+    for ent, only_changed in todo:
+        r = runner.run_module(stage, ent, sd, cfg, res, force=not only_changed, only_changed=only_changed)
+        if r == "ran":
+            out.ran.append(ent.name)
+        elif r == "skipped":
+            out.skipped.append(ent.name)
+        for k, v in runner.last_outcome.items():
+            if isinstance(v, set):
+                out.detail.setdefault(k, set()).update(v)
+            elif isinstance(v, list):
+                out.detail.setdefault(k, []).extend(v)
+        runner.last_outcome = {}
+    out.errors = res.errors
+    out.warnings = res.warnings
+    return out
+
+
+def run_executable(path: str, event: dict, env: dict[str, str], timeout: float = 300) -> tuple[int, str]:
+    """A custom handler: the event as environment variables and as JSON on stdin; (exit code, output)."""
+    from blockprov.storage.run import run
+
+    if not os.access(path, os.X_OK):
+        return 126, f"{path}: not an executable file"
+    res = run([path], check=False, timeout=timeout, input=json.dumps(event, sort_keys=True),
+              env={**env, "BLOCKPROV_EVENT": event.get("event_type", "")})
+    return res.returncode, (res.stdout + res.stderr).strip()

@@ -1,0 +1,39 @@
+"""Pure parts of the hotplug path: spool records, coalescing, which mounts belong to a removed disk."""
+from blockprov import spool
+from blockprov.hotplug import last_per_device, mounted_from
+from blockprov.paths import Paths
+
+
+def ev(seq, action, dev, sub="block"):
+    key = "INTERFACE" if sub == "net" else "DEVNAME"
+    return spool.Event(f"{seq}.event", {"SEQNUM": str(seq), "ACTION": action, "SUBSYSTEM": sub, key: dev})
+
+
+def test_parse_env0_and_lines():
+    assert spool.parse(b"ACTION=add\0DEVNAME=/dev/vdb\0DEVLINKS=/dev/disk/by-id/a /dev/disk/by-id/b\0") == {
+        "ACTION": "add", "DEVNAME": "/dev/vdb", "DEVLINKS": "/dev/disk/by-id/a /dev/disk/by-id/b"}
+    assert spool.parse(b"A=1\nB=x=y\nbroken\n") == {"A": "1", "B": "x=y"}
+
+
+def test_last_event_per_device_wins_in_kernel_order():
+    evs = [ev(5, "remove", "/dev/vdb"), ev(3, "add", "/dev/vdb"), ev(4, "add", "/dev/vdc"), ev(6, "change", "/dev/vdc")]
+    last = last_per_device(evs)
+    assert {d: (e.action, e.seqnum) for d, e in last.items()} == {"/dev/vdb": ("remove", 5), "/dev/vdc": ("change", 6)}
+
+
+def test_mounted_from_matches_the_disk_and_its_partitions_only():
+    mounts = [("/dev/vdb", "/a"), ("/dev/vdb1", "/b"), ("/dev/vdb12", "/c"), ("/dev/vdbb1", "/x"),
+              ("/dev/nvme0n1p2", "/n"), ("/dev/nvme0n10p1", "/y"), ("tmpfs", "/run")]
+    assert mounted_from("/dev/vdb", mounts) == ["/a", "/b", "/c"]
+    assert mounted_from("/dev/nvme0n1", mounts) == ["/n"]
+
+
+def test_spool_roundtrip_in_kernel_order(tmp_path):
+    paths = Paths(tmp_path)
+    for seq in (12, 3, 7):
+        spool.enqueue(paths, {"SEQNUM": str(seq), "ACTION": "add", "SUBSYSTEM": "block", "DEVNAME": f"/dev/x{seq}"})
+    (spool.queue_dir(paths) / ".half.tmp").write_bytes(b"ACTION=add")  # a helper still writing: never read
+    got = spool.take(paths)
+    assert [e.seqnum for e in got] == [3, 7, 12] and got[0].device == "/dev/x3"
+    spool.done(paths, got[:2])
+    assert [e.seqnum for e in spool.take(paths)] == [12]
