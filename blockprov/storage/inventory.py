@@ -44,6 +44,7 @@ class Device:
     readonly: bool = False
     name: str | None = None  # md name, dm name, VG/LV name
     members: list[str] = field(default_factory=list)  # slaves of md/dm/bcache devices
+    probe_error: str | None = None  # blkid could not tell what it holds (ambivalent, I/O error): never blank
 
     def in_use(self) -> str | None:
         if self.mountpoints:

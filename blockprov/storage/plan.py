@@ -295,6 +295,8 @@ class _Planner:
         have = fs_norm(dev.fstype)
         if have == desired_sig:
             return "same", "", None
+        if dev.probe_error and not vol.get("wipe"):
+            return "refused", f"{vst.device}: {describe_contents(dev)}; add wipe to {vol_id} to replace it", None
         busy = self.inv.in_use_tree(vst.device) if dev else None
         if busy:
             return "refused", f"in use: {busy}", None
@@ -456,6 +458,8 @@ MKFS = {"ext2", "ext3", "ext4", "xfs", "btrfs", "vfat", "swap"}
 
 
 def describe_contents(dev: Device) -> str | None:
+    if dev.probe_error:
+        return f"contents blkid cannot tell ({dev.probe_error})"
     if dev.ptable:
         return f"a {dev.ptable} table with {len(dev.parts)} partition(s)"
     if dev.fstype:

@@ -57,21 +57,50 @@ def _links() -> dict[str, list[str]]:
     return out
 
 
-def _blkid(paths: list[str]) -> dict[str, dict[str, str]]:
-    if not paths:
-        return {}
-    res = run(["blkid", "-p", "-o", "export", *paths], check=False, timeout=30)
-    out: dict[str, dict[str, str]] = {}
+BLKID_NOTHING = 2  # blkid's exit code for "no signature found"
+
+
+def parse_export(text: str) -> list[dict[str, str]]:
+    """``blkid -o export`` records, in output order (pure)."""
+    out: list[dict[str, str]] = []
     cur: dict[str, str] = {}
-    for line in res.stdout.splitlines() + [""]:
+    for line in text.splitlines() + [""]:
         if not line.strip():
             if "DEVNAME" in cur:
-                out[cur["DEVNAME"]] = cur
+                out.append(cur)
             cur = {}
             continue
         k, _, v = line.partition("=")
         cur[k] = v
     return out
+
+
+def _blkid(paths: list[str]) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """(signatures by path, probe errors by path) from ``blkid -p``.
+
+    Low-level blkid stops at the first device it finds nothing on (or fails
+    on), so its output is the found prefix of the list and its exit code is
+    that device's. A blank device is then skipped and the rest probed again;
+    any other failure (ambivalent signatures, I/O errors) is recorded so that
+    the planner never takes the device for blank.
+    """
+    sigs: dict[str, dict[str, str]] = {}
+    errors: dict[str, str] = {}
+    todo = list(paths)
+    while todo:
+        res = run(["blkid", "-p", "-o", "export", *todo], check=False, timeout=30)
+        found = parse_export(res.stdout)
+        for rec in found:
+            sigs[rec["DEVNAME"]] = rec
+        if res.returncode == 0:
+            break
+        done = len(found)
+        if done >= len(todo):
+            break
+        if res.returncode != BLKID_NOTHING:
+            errors[todo[done]] = f"blkid -p exited {res.returncode}: {res.stderr.strip()[-200:] or 'no detail'}"
+        todo = todo[done + 1:]
+    return sigs, errors
 
 
 def read_table(path: str) -> tuple[str | None, str | None, list[Part]]:
@@ -144,9 +173,10 @@ def _closure(inv: Inventory, disks: set[str]) -> list[str]:
 
 
 def add_signatures(inv: Inventory, paths: list[str]) -> None:
-    sigs = _blkid(paths)
+    sigs, errors = _blkid(paths)
     for path in paths:
         dev = inv.devices[path]
+        dev.probe_error = errors.get(path)
         s = sigs.get(path, {})
         dev.fstype = s.get("TYPE") or None
         dev.fsuuid = s.get("UUID") or None

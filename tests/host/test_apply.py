@@ -291,3 +291,23 @@ def test_journal_records_created_items(loops, tmp_path):
     j = json.loads((root / "var/lib/blockprov/storage/journal.json").read_text())
     assert {"d0", "f1", "f2", "m1", "m2", "fstab"} <= set(j["items"])
     assert j["items"]["f1"]["steps"][-1]["op"] == "mkfs"
+
+
+def test_a_blank_disk_does_not_hide_the_data_on_the_next_one(loops, tmp_path):
+    """blkid -p stops at the first device it finds nothing on; the probe must go on past it."""
+    a, b = loops.add("64M"), loops.add("64M")
+    blank, full = sorted([a, b])  # the probe lists devices in this order
+    subprocess.run(["mkfs.ext4", "-q", "-L", "precious", full], check=True)
+    before = sha(loops.image(full))
+    root = tmp_path / "root"
+    cfg = write_config(tmp_path / "c.yaml", [
+        {"id": "empty", "type": "disk", "path": blank},
+        {"id": "data", "type": "disk", "path": full},
+        {"id": "fe", "type": "format", "volume": "empty", "fstype": "ext4"},
+        {"id": "fd", "type": "format", "volume": "data", "fstype": "xfs" if shutil.which("mkfs.xfs") else "btrfs"},
+    ])
+    rc, rep = apply(cfg, root)
+    st = statuses(rep)
+    assert rc == 1 and st["fe"] == "done" and st["fd"] == "refused", rep
+    assert "holds ext4" in next(i["reason"] for i in rep["items"] if i["id"] == "fd")
+    assert sha(loops.image(full)) == before and blkid(full)["LABEL"] == "precious"
