@@ -355,6 +355,6 @@ def kick(paths: Paths) -> None:
                            capture_output=True, check=False)
         if r.returncode == 0:
             return
-    subprocess.Popen([sys.executable, "-m", "blockprov", "hotplug", "process", "--root", str(paths.root)],
+    subprocess.Popen([sys.executable, "-m", "blockprov", "hotplug", "--root", str(paths.root), "process"],
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                      start_new_session=True)
