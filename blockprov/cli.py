@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("file", nargs="?", help="user-data (#cloud-config) or a YAML config file")
     g.add_argument("--show", metavar="MODULE", help="print a module's JSON Schema")
     c = boot_cmd("hotplug", "block and net hotplug: enable, disable, status, process the queue, handle an event")
-    hs = c.add_subparsers(dest="action", required=True)
+    hs = c.add_subparsers(dest="hotplug_cmd", required=True)
     for name, text in (("enable", "handle this subsystem's events (overrides the update policy)"),
                        ("disable", "ignore this subsystem's events; the udev helper stops queueing them")):
         h = hs.add_parser(name, help=text)

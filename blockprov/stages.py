@@ -147,6 +147,9 @@ class Runner:
                 res.errors.append("no datasource found (and None is not in datasource_list)")
                 return
             self._take(sd, res)
+            # A datasource that needs the network (OpenStack HTTP) was not there for init-local:
+            # its modules (network first of all) run now, before the network stage's own.
+            self._modules("init-local", res)
         self._consume(sd, res)
         self._modules("init-network", res)
 
@@ -174,6 +177,7 @@ class Runner:
         instance.save_config(self.paths, sd.instance_id, cfg)
         instance.write_instance_data(self.paths, sd, cfg)
         self.reporter.configure(cfg)
+        self.policy(cfg, res)  # a bad update policy is reported once, when the config is merged
 
     def _this_boot(self) -> dict:
         try:
@@ -281,7 +285,7 @@ class Runner:
         scope = getattr(mod, "SCOPE", None)
         if scope and stage in STAGES:
             event = self.boot_event()
-            if not self.policy(cfg, res).allows(scope, event):
+            if not self.policy(cfg).allows(scope, event):
                 self.reporter.finish(name, f"{ent.name}: not run: updates.{scope} does not include {event}",
                                      SUCCESS, time.time())
                 return "skipped"

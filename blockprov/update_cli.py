@@ -36,7 +36,7 @@ def _instance(paths: Paths, what: str):
 
 # -- hotplug --------------------------------------------------------------------------
 def cmd_hotplug(paths: Paths, args) -> int:
-    return globals()["hotplug_" + args.action](paths, args)
+    return globals()["hotplug_" + args.hotplug_cmd](paths, args)
 
 
 def _set_override(paths: Paths, subsystem: str, on: bool) -> None:

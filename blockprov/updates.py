@@ -34,13 +34,12 @@ class Outcome:
 
 
 def _entries(cfg: dict, names: tuple[str, ...]) -> list[sysconfig.ModuleEntry]:
-    """The configured entries (with their args) of a scope's modules; its first module even if no stage lists it."""
+    """The configured entries (with their args) of a scope's modules: a module no stage lists never runs."""
     found: dict[str, sysconfig.ModuleEntry] = {}
     for stage in sysconfig.STAGE_KEYS:
         for ent in sysconfig.module_entries(cfg, stage):
             found.setdefault(ent.name, ent)
-    out = [found[n] for n in names if n in found]
-    return out or [sysconfig.ModuleEntry(names[0])]
+    return [found[n] for n in names if n in found]
 
 
 def run_scope(runner, scope: str, stage: str, sd, cfg: dict, only_changed: bool = False) -> Outcome:

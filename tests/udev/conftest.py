@@ -65,7 +65,8 @@ class Udev:
         (RULES_DIR / "90-blockprov-hotplug.rules").write_text(self.project_rules)
         (RULES_DIR / "95-blockprov-test-nowatch.rules").write_text(NOWATCH)
         self.use(self.sink, tmp / "no-disks")
-        self.proc = subprocess.Popen([UDEVD], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.log = open(tmp / "udevd.log", "w")
+        self.proc = subprocess.Popen([UDEVD], stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
         while _udevadm("control", "--ping", timeout=5).returncode != 0:
             assert time.monotonic() < deadline and self.proc.poll() is None, "systemd-udevd did not start"
@@ -75,7 +76,9 @@ class Udev:
         (RULES_DIR / "00-blockprov-test.rules").write_text(
             TEST_RULES.format(sink=self.sink, bin=self.bin, disks=disks, root=root))
         if getattr(self, "proc", None) is not None:
-            assert _udevadm("control", "--reload").returncode == 0
+            assert self.proc.poll() is None, f"systemd-udevd exited with {self.proc.returncode}"
+            r = _udevadm("control", "--reload")
+            assert r.returncode == 0, f"udevadm control --reload: {r.stderr}"
 
     def trigger(self, dev: str, action: str = "add") -> None:
         r = _udevadm("trigger", f"--action={action}", "--settle", dev)
@@ -96,8 +99,15 @@ class Udev:
             shutil.rmtree("/dev/disk", ignore_errors=True)
 
 
+@pytest.fixture
+def udev(udevd_session):
+    """The session's udevd, pointed back at the sink after the test."""
+    yield udevd_session
+    udevd_session.use(udevd_session.sink, udevd_session.tmp / "no-disks")
+
+
 @pytest.fixture(scope="session")
-def udevd(tmp_path_factory):
+def udevd_session(tmp_path_factory):
     need_root_tools("udevadm", "losetup", "partx", "mkfs.ext4")
     if not os.path.exists(UDEVD):
         pytest.skip(f"{UDEVD} not installed (apt-get install udev)")

@@ -111,9 +111,9 @@ def md():
     m.close()
 
 
-def test_attach_partitions_formats_mounts_then_readd_is_noop_and_detach_keeps_entry(tmp_path, udevd, loops, md):
+def test_attach_partitions_formats_mounts_then_readd_is_noop_and_detach_keeps_entry(tmp_path, udev, loops, md):
     md.set("storagedata", storagedata(volume("hp-vol-1", "/srv/data", label="hpdata")))
-    inst = Instance(tmp_path, udevd, loops, md)
+    inst = Instance(tmp_path, udev, loops, md)
     inst.boot()
     assert inst.fstab() == {} and inst.mounted("/srv/data") is None  # the disk is not attached yet: waiting
 
@@ -131,13 +131,13 @@ def test_attach_partitions_formats_mounts_then_readd_is_noop_and_detach_keeps_en
 
     fstab_before = (inst.root / "etc/fstab").read_bytes()
     journal_before = inst.journal()
-    udevd.trigger(dev, "add")  # the same disk again
+    udev.trigger(dev, "add")  # the same disk again
     inst.idle()
     assert blkid(part, "UUID") == uuid and inst.mounted("/srv/data") == part
     assert (inst.root / "etc/fstab").read_bytes() == fstab_before
     assert inst.journal() == journal_before  # no step ran
 
-    udevd.trigger(dev, "remove")
+    udev.trigger(dev, "remove")
     inst.idle()
     assert inst.mounted("/srv/data") is None
     assert inst.fstab() == {"/srv/data": f"UUID={uuid}\t/srv/data\text4\tnofail\t0\t2"}
@@ -149,9 +149,9 @@ def test_attach_partitions_formats_mounts_then_readd_is_noop_and_detach_keeps_en
     assert inst.fstab()["/srv/data"].endswith("nofail\t0\t2")
 
 
-def test_metadata_that_lags_the_attach_is_retried(tmp_path, udevd, loops, md):
+def test_metadata_that_lags_the_attach_is_retried(tmp_path, udev, loops, md):
     md.set("storagedata", storagedata())
-    inst = Instance(tmp_path, udevd, loops, md, "hotplug: {metadata_timeout: 20}\n")
+    inst = Instance(tmp_path, udev, loops, md, "hotplug: {metadata_timeout: 20}\n")
     inst.boot()
     md.set("storagedata", storagedata(volume("hp-late", "/late")), after=2.0)
     t = time.monotonic()
@@ -162,10 +162,10 @@ def test_metadata_that_lags_the_attach_is_retried(tmp_path, udevd, loops, md):
     assert len([r for r in md.requests if r.endswith("/storagedata")]) >= 3  # re-read until it named the disk
 
 
-def test_storm_of_sixteen_disks_with_duplicate_events(tmp_path, udevd, loops, md):
+def test_storm_of_sixteen_disks_with_duplicate_events(tmp_path, udev, loops, md):
     serials = [f"hp-storm-{i:02d}" for i in range(16)]
     md.set("storagedata", storagedata(*(volume(s, f"/storm/{s}", size="24M") for s in serials)))
-    inst = Instance(tmp_path, udevd, loops, md)
+    inst = Instance(tmp_path, udev, loops, md)
     inst.boot()
     devs = [inst.attach(s, size="32M", trigger=False) for s in serials]
     for _ in range(2):
@@ -186,9 +186,9 @@ def test_storm_of_sixteen_disks_with_duplicate_events(tmp_path, udevd, loops, md
     assert len(text.splitlines()) == len(set(text.splitlines()))
 
 
-def test_events_during_boot_wait_for_the_final_stage(tmp_path, udevd, loops, md):
+def test_events_during_boot_wait_for_the_final_stage(tmp_path, udev, loops, md):
     md.set("storagedata", storagedata(volume("hp-early", "/early")))
-    inst = Instance(tmp_path, udevd, loops, md)
+    inst = Instance(tmp_path, udev, loops, md)
     inst.boot(("init",), ("modules", "--mode", "config"))
     dev = inst.attach("hp-early")
     subprocess.run(["udevadm", "settle"], check=True)
