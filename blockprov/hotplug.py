@@ -102,19 +102,102 @@ def release(paths: Paths, devname: str) -> list[str]:
     return done
 
 
+def disk_of(devname: str) -> str:
+    """The whole disk of a partition's node (sysfs), else the name itself."""
+    name = os.path.basename(devname)
+    p = f"/sys/class/block/{name}"
+    if os.path.exists(f"{p}/partition"):
+        return "/dev/" + os.path.basename(os.path.dirname(os.path.realpath(p)))
+    return devname
+
+
+def disk_state(devname: str) -> list:
+    """What sysfs, the udev database and the mount table say of a disk and its partitions (no I/O on it)."""
+    from blockprov.storage.probe import _udev_props
+
+    name = os.path.basename(devname)
+    base = f"/sys/class/block/{name}"
+    try:
+        kids = sorted(k for k in os.listdir(base) if k.startswith(name) and os.path.exists(f"{base}/{k}/partition"))
+    except OSError:
+        return []
+    out = []
+    for n, sysdir in [(name, base)] + [(k, f"{base}/{k}") for k in kids]:
+        try:
+            with open(f"{sysdir}/size") as f:
+                size = f.read().strip()
+            with open(f"{sysdir}/dev") as f:
+                props = _udev_props(f.read().strip())
+        except OSError:
+            return []
+        out.append([n, size] + [props.get(k, "") for k in ("ID_PART_TABLE_UUID", "ID_FS_TYPE", "ID_FS_UUID")])
+    out.append(sorted(mounted_from(devname, _mountinfo())))
+    return out
+
+
+@dataclass
+class Settled:
+    """Disks whose storage was fully applied, with their state then (``run/blockprov/hotplug/settled.json``).
+
+    A change event on such a disk whose state is unchanged, under an unchanged
+    storage config, has nothing to do: no probe, no plan, no module run.
+    """
+    digest: str
+    disks: dict[str, list]
+
+    @staticmethod
+    def file(paths: Paths):
+        return paths.run / "hotplug" / "settled.json"
+
+    @classmethod
+    def load(cls, paths: Paths, digest: str) -> "Settled":
+        import json
+
+        try:
+            data = json.loads(cls.file(paths).read_text())
+        except (OSError, ValueError):
+            return cls(digest, {})
+        return cls(digest, data.get("disks", {}) if data.get("digest") == digest else {})
+
+    def unchanged(self, e: spool.Event) -> bool:
+        if e.action != "change":
+            return False  # an add may be a different disk behind the same name
+        disk = disk_of(e.device)
+        return disk in self.disks and self.disks[disk] == disk_state(disk)
+
+    @classmethod
+    def record(cls, paths: Paths, digest: str, disks: set[str]) -> None:
+        import json
+
+        write_if_changed(cls.file(paths), json.dumps({"digest": digest, "disks": {d: disk_state(d) for d in
+                                                                                  sorted(disks)}}, indent=1))
+
+
 class Processor:
-    def __init__(self, paths: Paths, log=None):
+    def __init__(self, paths: Paths):
         from blockprov import instance
-        from blockprov.stages import Runner
+        from blockprov.reporting import Reporter
+        from blockprov.stages import OutputLog
 
         self.paths = paths
-        self.runner = Runner(paths)
-        self.log = log or self.runner.log
+        self.log = OutputLog(paths)
         self.sd = instance.cached(paths)
         self.cfg = instance.load_config(paths)
+        self.reporter = Reporter(paths, self.cfg or {}, self.log)
+        self._runner = None  # the stage runner (system config, boot lock) only when a module must run
+
+    @property
+    def runner(self):
+        from blockprov.stages import Runner
+
+        if self._runner is None:
+            self._runner = Runner(self.paths)
+        return self._runner
 
     def close(self) -> None:
-        self.runner.close()
+        if self._runner is not None:
+            self._runner.close()
+        self.reporter.close()
 
     def channel(self, subsystem: str) -> str:
         return f"/blockprov/{self.sd.instance_id if self.sd else 'none'}/hotplug/{subsystem}"
@@ -164,13 +247,26 @@ class Processor:
             for e in adds:
                 batch.note(e, SUCCESS, "no storage handler for block hotplug")
             return
+        memo = Settled.load(self.paths, self.storage_digest())
+        fresh = [e for e in adds if not memo.unchanged(e)]
+        for e in adds:
+            if e not in fresh:
+                batch.note(e, SUCCESS, "its disk is as the storage config says and unchanged since; nothing to do")
+        if not fresh:
+            return
         out = self._storage()
-        unnamed = [e for e in adds if e.action == "add" and e.props.get("DEVTYPE") == "disk"
+        unnamed = [e for e in fresh if e.action == "add" and e.props.get("DEVTYPE") == "disk"
                    and e.device not in out.detail.get("disks", set())]
         if unnamed:
             out = self._wait_for_metadata(unnamed, out)
-        for e in adds:
+        for e in fresh:
             self._note_storage(batch, e, out)
+        Settled.record(self.paths, self.storage_digest(), out.detail.get("settled", set()) if not out.errors else set())
+
+    def storage_digest(self) -> str:
+        from blockprov import modules
+
+        return modules.inputs_digest(modules.load("storage"), self.cfg or {}, {}, self.sd)
 
     def _storage(self):
         from blockprov.updates import run_scope
@@ -274,7 +370,7 @@ class Processor:
         for e in batch.events:
             h = batch.handled.get(id(e)) or Handled(e, SUCCESS, "nothing to do")
             t = time.time()
-            self.runner.reporter.emit({
+            self.reporter.emit({
                 "name": self.channel(e.subsystem or "unknown"), "event_type": "finish", "origin": "blockprov",
                 "timestamp": t, "result": h.result, "description": h.description, "device": e.device,
                 "action": e.action, "seqnum": e.seqnum})

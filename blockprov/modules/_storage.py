@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 BAD = ("conflict", "refused", "error", "failed", "blocked", "unsupported")
+GOOD = ("ok", "done")
 
 
 def apply_document(ctx, doc: dict, where: str, wrapped: bool) -> str:
@@ -19,7 +20,12 @@ def apply_document(ctx, doc: dict, where: str, wrapped: bool) -> str:
     errs = validate.errors(probs)
     if errs:
         raise ValueError(f"{where} is invalid, nothing applied: " + "; ".join(str(p) for p in errs[:10]))
-    report = apply(Model.build(loaded.storage, loaded.prefix), root=str(ctx.paths.root))
+    model = Model.build(loaded.storage, loaded.prefix)
+    report = apply(model, root=str(ctx.paths.root))
+    by_id = {i.id: i for i in report.items}
+    ctx.outcome.setdefault("settled", set()).update(  # disks whose whole subtree is as the config says
+        i.device for i in report.items if i.type in ("disk", "device") and i.device and i.status in GOOD
+        and all(by_id[d].status in GOOD for d in model.descendants(i.id) if d in by_id))
     ctx.outcome.setdefault("disks", set()).update(
         i.device for i in report.items if i.type in ("disk", "device") and i.device and i.status not in BAD + ("waiting",))
     ctx.outcome.setdefault("done", []).extend(i.id for i in report.items if i.status == "done")

@@ -137,6 +137,11 @@ def test_attach_partitions_formats_mounts_then_readd_is_noop_and_detach_keeps_en
     assert (inst.root / "etc/fstab").read_bytes() == fstab_before
     assert inst.journal() == journal_before  # no step ran
 
+    udev.trigger(dev, "change")  # nothing changed on the disk: not even probed
+    inst.idle()
+    assert inst.reports(dev)[-1]["description"].endswith("unchanged since; nothing to do")
+    assert inst.journal() == journal_before
+
     udev.trigger(dev, "remove")
     inst.idle()
     assert inst.mounted("/srv/data") is None
