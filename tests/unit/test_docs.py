@@ -131,3 +131,29 @@ def test_disks_example_translates_to_a_valid_storage_config():
     assert validate.errors(validate.validate(t.storage, "$")) == [] and t.notes == []
     assert [i["type"] for i in t.storage["config"]].count("mount") == 3
     assert cfg["swap"] == {"filename": "/swap.img", "size": "auto", "maxsize": "2G"}
+
+
+def test_hotplug_policy_example_parses_as_documented():
+    import yaml
+
+    from blockprov import policy
+
+    cfg = yaml.safe_load(_yaml_block("hotplug.md", "## Update policies"))
+    p = policy.parse(cfg)
+    assert all(p.allows("storage", e) for e in policy.EVENTS)
+    assert p.allows("network", "hotplug") and not p.allows("network", "boot")
+    assert p.hotplug["block"] == ("storage", "/usr/local/sbin/on-disk-event")
+    assert p.watchurl["http://config.internal/v1/changes"] == ("/usr/local/sbin/on-change",)
+
+
+def test_hotplug_defaults_documented_match_code():
+    from blockprov import policy
+
+    text = (DOCS / "hotplug.md").read_text()
+    assert "| `network` | `boot-new-instance`, `boot`, `metadata-change`, `user-request` |" in text
+    assert policy.DEFAULT_WHEN["network"] == ("boot-new-instance", "boot", "metadata-change", "user-request")
+    assert policy.DEFAULT_WHEN["modules"] == ("boot-new-instance", "metadata-change", "user-request")
+    assert "| `modules` | `boot-new-instance`, `metadata-change`, `user-request` |" in text
+    for name, events in policy.SHORTHANDS.items():
+        shown = "every event" if name == "always" else f"`[{', '.join(events)}]`"
+        assert name == "always" or f"`{name}` = {shown}" in " ".join(text.split())
