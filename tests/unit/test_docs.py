@@ -157,3 +157,12 @@ def test_hotplug_defaults_documented_match_code():
     for name, events in policy.SHORTHANDS.items():
         shown = "every event" if name == "always" else f"`[{', '.join(events)}]`"
         assert name == "always" or f"`{name}` = {shown}" in " ".join(text.split())
+
+
+def test_rerunnable_table_matches_the_modules():
+    from blockprov import modules
+
+    text = (DOCS / "modules.md").read_text()
+    row = re.search(r"\| re-runnable \| not re-runnable \|\n\|---\|---\|\n\| (.*?) \| (.*?) \|", text)
+    documented = {n.strip() for n in row.group(1).split(",")}
+    assert documented == {n for n in modules.known_modules() if modules.load(n).RERUNNABLE}
