@@ -48,8 +48,19 @@ def test_every_command_in_the_units_parses():
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 def test_systemd_analyze_verify(tmp_path):
     exe = shutil.which("blockprov") or sys.executable
-    for f in list(UNITS.glob("*.service")) + list(UNITS.glob("*.target")):
+    for f in list(UNITS.glob("*.service")) + list(UNITS.glob("*.target")) + list(UNITS.glob("*.path")):
         (tmp_path / f.name).write_text(f.read_text().replace("/usr/bin/blockprov", exe))
     res = subprocess.run(["systemd-analyze", "verify", "--man=no", *sorted(str(p) for p in tmp_path.iterdir())],
                          capture_output=True, text=True, env={"SYSTEMD_LOG_LEVEL": "warning", "PATH": "/usr/bin:/bin"})
     assert res.returncode == 0 and "blockprov" not in res.stderr, res.stderr
+
+
+def test_hotplug_units_wait_for_the_boot_and_follow_the_queue():
+    svc, path, watch = unit("blockprov-hotplug.service"), unit("blockprov-hotplug.path"), unit("blockprov-watch.service")
+    assert {"blockprov-final.service", "blockprov-boot.service"} <= set(words(svc, "Unit", "After"))
+    assert {"blockprov-final.service", "blockprov-boot.service"} <= set(words(watch, "Unit", "After"))
+    assert path.get("Path", "PathExistsGlob") == "/run/blockprov/hotplug/queue/*.event"
+    rules = (UNITS / "90-blockprov-hotplug.rules").read_text()
+    code = [ln for ln in rules.splitlines() if ln.strip() and not ln.startswith("#")]
+    assert sum('RUN+="/usr/lib/blockprov/hotplug-enqueue"' in ln for ln in code) == 2
+    assert not any("RUN" in ln and "hotplug-enqueue" not in ln for ln in code)  # nothing else runs from udev
