@@ -236,16 +236,16 @@ class Processor:
         for e in evs:
             if last.get(e.device) is not e:
                 batch.note(e, SUCCESS, "coalesced with a later event for the same device")
+        if "storage" not in pol.hotplug.get("block", ()) or not pol.allows("storage", "hotplug"):
+            for e in last.values():
+                batch.note(e, SUCCESS, "no storage handler for block hotplug")
+            return
         for e in (e for e in last.values() if e.action == "remove"):
             released = release(self.paths, e.device)
             batch.note(e, SUCCESS, f"unmounted {', '.join(released)}; fstab entries kept with nofail" if released
                        else "nothing of blockprov's was mounted from it")
         adds = [e for e in last.values() if e.action in ("add", "change")]
         if not adds:
-            return
-        if "storage" not in pol.hotplug.get("block", ()) or not pol.allows("storage", "hotplug"):
-            for e in adds:
-                batch.note(e, SUCCESS, "no storage handler for block hotplug")
             return
         memo = Settled.load(self.paths, self.storage_digest())
         fresh = [e for e in adds if not memo.unchanged(e)]
