@@ -62,8 +62,10 @@ def last_per_device(events: list[spool.Event]) -> dict[str, spool.Event]:
 
 
 def mounted_from(devname: str, mounts: list[tuple[str, str]]) -> list[str]:
-    """Mount points whose source is ``devname`` or one of its partitions (pure)."""
-    part = re.compile(re.escape(devname) + r"p?\d+$")
+    """Mount points whose source is ``devname`` or one of its partitions (pure; kernel naming as part_path)."""
+    from blockprov.storage.inventory import part_path
+
+    part = re.compile(re.escape(part_path(devname, 0)[:-1]) + r"\d+$")
     return [point for src, point in mounts if src == devname or part.match(src)]
 
 

@@ -26,6 +26,8 @@ def test_mounted_from_matches_the_disk_and_its_partitions_only():
               ("/dev/nvme0n1p2", "/n"), ("/dev/nvme0n10p1", "/y"), ("tmpfs", "/run")]
     assert mounted_from("/dev/vdb", mounts) == ["/a", "/b", "/c"]
     assert mounted_from("/dev/nvme0n1", mounts) == ["/n"]
+    loops = [("/dev/loop1p1", "/mine"), ("/dev/loop12", "/other-disk"), ("/dev/loop12p1", "/other-part")]
+    assert mounted_from("/dev/loop1", loops) == ["/mine"]  # loop12 is another disk, not a partition
 
 
 def test_spool_roundtrip_in_kernel_order(tmp_path):
