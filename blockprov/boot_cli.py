@@ -49,7 +49,8 @@ def cmd_modules(paths: Paths, args) -> int:
 def _update(paths: Paths, args) -> int:
     """Re-run re-runnable modules whose inputs changed (a user-request event, on the cached data)."""
     from blockprov import instance, policy
-    from blockprov.stages import Runner, hotplug_overrides
+    from blockprov.hotplug import update_policy
+    from blockprov.stages import Runner
     from blockprov.updates import run_scope
 
     sd, cfg = instance.cached(paths), instance.load_config(paths)
@@ -57,7 +58,7 @@ def _update(paths: Paths, args) -> int:
         print("blockprov modules --mode update: no instance yet (run blockprov init first)", file=sys.stderr)
         return EXIT_FAIL
     try:
-        pol = policy.parse(cfg, hotplug_overrides(paths))
+        pol = update_policy(paths, cfg)
     except policy.PolicyError as exc:
         print(f"blockprov: invalid config: {exc}", file=sys.stderr)
         return EXIT_INVALID

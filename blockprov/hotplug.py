@@ -69,14 +69,11 @@ def mounted_from(devname: str, mounts: list[tuple[str, str]]) -> list[str]:
     return [point for src, point in mounts if src == devname or part.match(src)]
 
 
-def _mountinfo() -> list[tuple[str, str]]:
-    out = []
-    for line in open("/proc/self/mountinfo", encoding="utf-8"):
-        left, _, right = line.partition(" - ")
-        f = left.split()
-        src = right.split()[1] if len(right.split()) > 1 else ""
-        out.append((src, f[4].replace("\\040", " ")))
-    return out
+def _mounts() -> list[tuple[str, str]]:
+    """(source, mount point) of every mount."""
+    from blockprov.storage.probe import mountinfo
+
+    return [(src, point) for point, src in mountinfo()[1].items()]
 
 
 def release(paths: Paths, devname: str) -> list[str]:
@@ -91,7 +88,7 @@ def release(paths: Paths, devname: str) -> list[str]:
         text = ""
     managed = {join_target(str(paths.tgt), p): p for p in fstab.managed_paths(text)}
     done = []
-    for point in mounted_from(devname, _mountinfo()):
+    for point in mounted_from(devname, _mounts()):
         if point not in managed:
             continue
         if run(["umount", point], check=False, timeout=30).returncode != 0:
@@ -115,7 +112,7 @@ def disk_of(devname: str) -> str:
 
 def disk_state(devname: str) -> list:
     """What sysfs, the udev database and the mount table say of a disk and its partitions (no I/O on it)."""
-    from blockprov.storage.probe import _udev_props
+    from blockprov.storage.probe import udev_props
 
     name = os.path.basename(devname)
     base = f"/sys/class/block/{name}"
@@ -129,11 +126,11 @@ def disk_state(devname: str) -> list:
             with open(f"{sysdir}/size") as f:
                 size = f.read().strip()
             with open(f"{sysdir}/dev") as f:
-                props = _udev_props(f.read().strip())
+                props = udev_props(f.read().strip())
         except OSError:
             return []
         out.append([n, size] + [props.get(k, "") for k in ("ID_PART_TABLE_UUID", "ID_FS_TYPE", "ID_FS_UUID")])
-    out.append(sorted(mounted_from(devname, _mountinfo())))
+    out.append(sorted(mounted_from(devname, _mounts())))
     return out
 
 
@@ -212,7 +209,7 @@ class Processor:
                 batch.note(e, WARN, "no instance (the boot found no datasource); nothing to apply")
             return self.report(batch)
         try:
-            pol = policy.parse(self.cfg, _overrides(self.paths))
+            pol = update_policy(self.paths, self.cfg)
         except policy.PolicyError as exc:
             for e in batch.events:
                 batch.note(e, FAIL, str(exc))
@@ -383,10 +380,22 @@ def _number(v, default: float) -> float:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 else default
 
 
-def _overrides(paths: Paths) -> dict:
-    from blockprov.stages import hotplug_overrides
+def overrides(paths: Paths) -> dict:
+    """``blockprov hotplug enable|disable`` choices: {"block": True, "net": False}."""
+    import json
 
-    return hotplug_overrides(paths)
+    try:
+        data = json.loads((paths.state / "hotplug" / "overrides.json").read_text())
+        return {k: bool(v) for k, v in data.items() if k in ("block", "net")}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def update_policy(paths: Paths, cfg: dict):
+    """The instance's update policy: its config plus the `hotplug enable|disable` choices (PolicyError if bad)."""
+    from blockprov import policy
+
+    return policy.parse(cfg, overrides(paths))
 
 
 def _configured_interfaces(paths: Paths, cfg: dict, sd) -> set[str]:

@@ -11,7 +11,7 @@ first two, ``[boot-new-instance]`` only the first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 EVENTS = ("boot-new-instance", "boot-change", "boot", "hotplug", "metadata-change", "user-request")
 SCOPES = ("storage", "network", "modules")
@@ -47,11 +47,10 @@ class PolicyError(ValueError):
 
 @dataclass(frozen=True)
 class Policy:
-    when: dict[str, frozenset[str]] = field(default_factory=lambda: {s: frozenset(w) for s, w in DEFAULT_WHEN.items()})
-    hotplug: dict[str, tuple[str, ...]] = field(default_factory=lambda: {k: tuple(v) for k, v in
-                                                                         DEFAULT_HANDLERS["hotplug"].items()})
-    watchurl: dict[str, tuple[str, ...]] = field(default_factory=lambda: {k: tuple(v) for k, v in
-                                                                          DEFAULT_HANDLERS["watchurl"].items()})
+    """Made by parse() only (``parse({})`` is the default policy)."""
+    when: dict[str, frozenset[str]]
+    hotplug: dict[str, tuple[str, ...]]
+    watchurl: dict[str, tuple[str, ...]]
     disabled: frozenset[str] = frozenset()  # subsystems turned off by `blockprov hotplug disable`
 
     def allows(self, scope: str, event: str) -> bool:

@@ -65,7 +65,7 @@ class Runner:
         self.cfg = sysconfig.load(paths)  # ConfigError propagates: exit 2 before anything is written
         self.reporter = Reporter(paths, self.cfg, self.log)
         self._parsed: dict = {}  # instance-id -> (vendor-data, user-data), parsed once per process
-        self._policy: tuple | None = None  # (id of the config it came from, Policy)
+        self._policy: tuple | None = None  # (the config object it was parsed from, Policy)
         self._inputs: dict[str, dict] = {}  # instance-id -> {module: inputs digest}, written at close
         self._inputs_dirty: set[str] = set()
         self.last_outcome: dict = {}  # the last module's ModuleContext.outcome
@@ -194,12 +194,13 @@ class Runner:
     def policy(self, cfg: dict, res: StageResult | None = None):
         """The update policy of ``cfg``; a bad one is reported once and the defaults apply."""
         from blockprov import policy
+        from blockprov.hotplug import update_policy
 
         if self._policy is None or self._policy[0] is not cfg:
             try:
-                pol = policy.parse(cfg, hotplug_overrides(self.paths))
+                pol = update_policy(self.paths, cfg)
             except policy.PolicyError as exc:
-                pol = policy.Policy()
+                pol = policy.parse({})
                 if res is not None:
                     res.errors.append(f"{exc}; the default update policy applies")
             self._policy = (cfg, pol)
@@ -225,8 +226,8 @@ class Runner:
     def _merged(self, sd, res: StageResult) -> dict:
         from blockprov.refresh import compose
 
-        previous = instance.load_config(self.paths) if instance.previous_iid(self.paths) == sd.instance_id else None
-        cfg, problems = compose(self.cfg, sd, previous, self._userdata(sd))
+        # activate() already points the instance link at sd's directory: its config is sd's last merge, if any
+        cfg, problems = compose(self.cfg, sd, instance.load_config(self.paths), self._userdata(sd))
         res.warnings.extend(problems)
         return cfg
 
@@ -341,15 +342,6 @@ class Runner:
         atomic_write(self.paths.result, json.dumps({"v1": {"datasource": st["v1"].get("datasource"),
                                                            "errors": errors, "warnings": warnings,
                                                            "finished": time.time()}}, indent=1))
-
-
-def hotplug_overrides(paths: Paths) -> dict:
-    """``blockprov hotplug enable|disable`` choices: {"block": True, "net": False}."""
-    try:
-        data = json.loads((paths.state / "hotplug" / "overrides.json").read_text())
-        return {k: bool(v) for k, v in data.items() if k in ("block", "net")}
-    except (OSError, ValueError, AttributeError):
-        return {}
 
 
 def devices_digest(paths: Paths) -> str:

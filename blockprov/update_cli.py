@@ -40,10 +40,10 @@ def cmd_hotplug(paths: Paths, args) -> int:
 
 
 def _set_override(paths: Paths, subsystem: str, on: bool) -> None:
-    from blockprov.stages import hotplug_overrides
+    from blockprov.hotplug import overrides
 
     d = paths.state / "hotplug"
-    data = hotplug_overrides(paths)
+    data = overrides(paths)
     data[subsystem] = on
     atomic_write(d / "overrides.json", json.dumps(data, indent=1, sort_keys=True))
     marker = d / f"disabled-{subsystem}"  # read by the udev helper: no event is even queued
@@ -79,15 +79,15 @@ def hotplug_disable(paths: Paths, args) -> int:
 
 def hotplug_status(paths: Paths, args) -> int:
     from blockprov import policy, spool
+    from blockprov.hotplug import overrides
     from blockprov.reporting import read_events
-    from blockprov.stages import hotplug_overrides
 
     _sd, cfg = _instance(paths, "hotplug status")
-    over = hotplug_overrides(paths)
+    over = overrides(paths)
     pol = policy.parse(cfg or {}, over)
     recent = [e for e in read_events(paths) if "/hotplug/" in str(e.get("name", ""))][-args.last:]
     report = {"subsystems": {s: {"enabled": pol.hotplug_enabled(s),
-                                 "why": "blockprov hotplug " + ("enable" if over[s] else "disable") if s in over
+                                 "why": ("blockprov hotplug " + ("enable" if over[s] else "disable")) if s in over
                                  else f"updates.{policy.SUBSYSTEM_SCOPE[s]} policy",
                                  "handlers": list(pol.hotplug.get(s, ()))} for s in SUBSYSTEMS},
               "queued": len(spool.pending(paths)), "recent": recent}
@@ -132,12 +132,13 @@ def hotplug_handle(paths: Paths, args) -> int:
 
 def _udev_props(dev: str) -> dict[str, str]:
     """The udev database's properties of a block device (what the RUN helper would have seen)."""
+    from blockprov.storage.probe import udev_props
+
     try:
         st = os.stat(dev)
-        text = Path(f"/run/udev/data/b{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}").read_text()
     except OSError:
         return {}
-    return dict(line[2:].split("=", 1) for line in text.splitlines() if line.startswith("E:") and "=" in line)
+    return udev_props(f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}")
 
 
 # -- refresh-metadata, apply, watch -----------------------------------------------------------
@@ -154,9 +155,9 @@ def cmd_refresh_metadata(paths: Paths, args) -> int:
 
 
 def cmd_apply(paths: Paths, args) -> int:
-    from blockprov import policy
+    from blockprov.hotplug import update_policy
     from blockprov.refresh import RefreshError, refresh
-    from blockprov.stages import Runner, hotplug_overrides
+    from blockprov.stages import Runner
     from blockprov.updates import run_scope
 
     sd, cfg = _instance(paths, "apply")
@@ -169,7 +170,7 @@ def cmd_apply(paths: Paths, args) -> int:
             print(f"metadata: {'changed: ' + ', '.join(r.changed) if r.changed else 'unchanged'}")
         except RefreshError as exc:
             print(f"blockprov apply: metadata not re-read ({exc}); using the cached data", file=sys.stderr)
-    pol = policy.parse(cfg, hotplug_overrides(paths))
+    pol = update_policy(paths, cfg)
     if not pol.allows(args.scope, "user-request") and not args.force:
         print(f"blockprov apply: updates.{args.scope} does not include user-request; nothing done "
               "(--force overrides)", file=sys.stderr)

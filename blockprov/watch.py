@@ -96,8 +96,9 @@ class Watcher:
     def handle_change(self, target: Target) -> str:
         """Re-read the datasource and run the target's handlers; the reporting result."""
         from blockprov import policy
+        from blockprov.hotplug import update_policy
         from blockprov.refresh import RefreshError, refresh
-        from blockprov.stages import Runner, hotplug_overrides
+        from blockprov.stages import Runner
         from blockprov.updates import run_executable, run_scope
 
         with self.lock:
@@ -110,7 +111,7 @@ class Watcher:
                 if not r.changed:
                     return self._report(runner, target, SUCCESS, "the datasource's data is unchanged")
                 try:
-                    pol = policy.parse(r.cfg, hotplug_overrides(self.paths))
+                    pol = update_policy(self.paths, r.cfg)
                 except policy.PolicyError as exc:
                     return self._report(runner, target, FAIL, str(exc))
                 notes, result = [f"changed: {', '.join(r.changed)}"], SUCCESS
@@ -167,16 +168,15 @@ def watch(paths: Paths, url: str | None = None, duration: float | None = None, l
     """Poll until stopped (or for ``duration`` seconds); 1 when there is nothing to watch."""
     import urllib3
 
-    from blockprov import instance, policy
-    from blockprov.stages import hotplug_overrides
+    from blockprov import instance
+    from blockprov.hotplug import update_policy
 
     sd, cfg = instance.cached(paths), instance.load_config(paths)
     if sd is None or cfg is None:
         log("blockprov watch: no instance yet (run blockprov init first)")
         return 1
-    pol = policy.parse(cfg, hotplug_overrides(paths))
-    tgts = [Target(url, pol.watchurl.get("datasource", policy.DEFAULT_HANDLERS["watchurl"]["datasource"]))] \
-        if url else targets(pol, cfg, sd)
+    pol = update_policy(paths, cfg)
+    tgts = [Target(url, pol.watchurl["datasource"])] if url else targets(pol, cfg, sd)
     if not tgts:
         log("blockprov watch: nothing to watch (no watch.url, no update-handlers.watchurl URL, and the "
             f"datasource {sd.name} has no change URL)")

@@ -26,7 +26,7 @@ def _read(p: Path, default: str = "") -> str:
         return default
 
 
-def _udev_props(devno: str) -> dict[str, str]:
+def udev_props(devno: str) -> dict[str, str]:
     props = {}
     try:
         for line in Path(f"/run/udev/data/b{devno}").read_text().splitlines():
@@ -130,7 +130,7 @@ def read_table(path: str) -> tuple[str | None, str | None, list[Part]]:
     return label, (pt.get("id") or "").lower() or None, parts
 
 
-def _mountinfo() -> tuple[dict[str, list[str]], dict[str, str]]:
+def mountinfo() -> tuple[dict[str, list[str]], dict[str, str]]:
     by_devno: dict[str, list[str]] = {}
     mounts: dict[str, str] = {}
     for line in _read(Path("/proc/self/mountinfo")).splitlines():
@@ -187,7 +187,7 @@ def add_signatures(inv: Inventory, paths: list[str]) -> None:
 
 def topology() -> Inventory:
     """All block devices with what sysfs, the udev database, /dev/disk and mountinfo say; no signatures."""
-    mounted, mounts = _mountinfo()
+    mounted, mounts = mountinfo()
     links = _links()
     inv = Inventory(mounts=mounts)
     swaps = _read(Path("/proc/swaps")).splitlines()[1:]
@@ -203,7 +203,7 @@ def topology() -> Inventory:
         if size == 0:
             continue
         devno = _read(d / "dev")
-        props = _udev_props(devno)
+        props = udev_props(devno)
         path = f"/dev/{name}"
         kind = "part" if is_part else "disk"
         dmname = _read(d / "dm" / "name")

@@ -43,6 +43,20 @@ def isolated_cfg(root: Path, text: str = "", full: bool = False) -> None:
                                    + text)
 
 
+def account_files(root: Path) -> None:
+    """A minimal image's account files (root and a sudo group) for useradd/chpasswd --root."""
+    import shutil
+
+    etc = root / "etc"
+    etc.mkdir(parents=True, exist_ok=True)
+    shutil.copy("/etc/login.defs", etc / "login.defs")
+    (etc / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (etc / "group").write_text("root:x:0:\nsudo:x:27:\n")
+    (etc / "shadow").write_text("root:*:19000:0:99999:7:::\n")
+    (etc / "gshadow").write_text("root:*::\nsudo:*::\n")
+    (root / "root").mkdir(exist_ok=True)
+
+
 def reboot(root: Path) -> None:
     """run/ is a tmpfs: a reboot empties it."""
     subprocess.run(["rm", "-rf", str(root / "run")], check=True)

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.boot.helpers import bp, isolated_cfg, nocloud_seed, reboot
+from tests.boot.helpers import account_files, bp, isolated_cfg, nocloud_seed, reboot
 from tests.conftest import need_root_tools
 
 KEY1 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey1 alice@laptop"
@@ -19,16 +19,11 @@ def root(tmp_path):
     need_root_tools("useradd", "groupadd", "usermod", "chpasswd", "ssh-keygen", "openssl")
     r = tmp_path / "root"
     isolated_cfg(r, full=True)
+    account_files(r)
     etc = r / "etc"
-    shutil.copy("/etc/login.defs", etc / "login.defs")
-    (etc / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
-    (etc / "group").write_text("root:x:0:\nsudo:x:27:\n")
-    (etc / "shadow").write_text("root:*:19000:0:99999:7:::\n")
-    (etc / "gshadow").write_text("root:*::\nsudo:*::\n")
     (etc / "hosts").write_text("127.0.0.1 localhost\n10.0.0.5 db.internal db\n")
     (etc / "ssh").mkdir()
     (etc / "ssh/ssh_host_rsa_key").write_text("OLD IMAGE KEY\n")
-    (r / "root").mkdir()
     return r
 
 

@@ -1,7 +1,6 @@
 """After boot without device events: watch, management push, refresh-metadata, apply, modules --mode update,
 hotplug enable/disable/status, custom handlers, and net hotplug through the real udevd."""
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -9,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.boot.helpers import bp, isolated_cfg
+from tests.boot.helpers import account_files, bp, isolated_cfg
 from tests.boot.test_network import make_target
 from tests.conftest import ROOT, need_root_tools
 from tests.udev.metadata import Metadata
-from tests.udev.test_hotplug import Instance, blkid, storagedata
+from tests.udev.test_hotplug import blkid, storagedata
 
 WATCH_FAST = "watch: {wait: 20, interval: 0.2}\n"
 
@@ -86,14 +85,7 @@ def test_watch_applies_a_storagedata_change_without_a_device_event(tmp_path, loo
 def accounts_root(tmp_path):
     need_root_tools("chpasswd", "useradd", "openssl")
     r = tmp_path / "root"
-    etc = r / "etc"
-    etc.mkdir(parents=True)
-    shutil.copy("/etc/login.defs", etc / "login.defs")
-    (etc / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
-    (etc / "group").write_text("root:x:0:\nsudo:x:27:\n")
-    (etc / "shadow").write_text("root:*:19000:0:99999:7:::\n")
-    (etc / "gshadow").write_text("root:*::\nsudo:*::\n")
-    (r / "root").mkdir()
+    account_files(r)
     (r / "home").mkdir()
     return r
 
