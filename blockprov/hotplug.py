@@ -230,11 +230,17 @@ class Processor:
         self.report(batch)
 
     # -- block --------------------------------------------------------------------
-    def _block(self, batch: Batch, evs: list[spool.Event], pol) -> None:
+    @staticmethod
+    def _coalesce(batch: Batch, evs: list[spool.Event]) -> dict[str, spool.Event]:
+        """The last event per device; the others are reported as coalesced."""
         last = last_per_device(evs)
         for e in evs:
             if last.get(e.device) is not e:
                 batch.note(e, SUCCESS, "coalesced with a later event for the same device")
+        return last
+
+    def _block(self, batch: Batch, evs: list[spool.Event], pol) -> None:
+        last = self._coalesce(batch, evs)
         if "storage" not in pol.hotplug.get("block", ()) or not pol.allows("storage", "hotplug"):
             for e in last.values():
                 batch.note(e, SUCCESS, "no storage handler for block hotplug")
@@ -322,10 +328,7 @@ class Processor:
         from blockprov.refresh import RefreshError, refresh
         from blockprov.updates import run_scope
 
-        last = last_per_device(evs)
-        for e in evs:
-            if last.get(e.device) is not e:
-                batch.note(e, SUCCESS, "coalesced with a later event for the same interface")
+        last = self._coalesce(batch, evs)
         adds = [e for e in last.values() if e.action == "add"]
         for e in last.values():
             if e.action != "add":
