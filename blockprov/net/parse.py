@@ -84,14 +84,20 @@ def _prefixlen(netmask, where: str) -> int:
     return length
 
 
+def _with_len(text: str, where: str, netmask, prefix) -> str:
+    """``text`` with ``/len`` from the prefix or netmask when it has none (unchanged if neither is given)."""
+    if "/" in text:
+        return text
+    if prefix is not None:
+        return f"{text}/{prefix}"
+    if netmask is not None:
+        return f"{text}/{_prefixlen(netmask, where)}"
+    return text
+
+
 def _iface_cidr(address, where: str, netmask=None, prefix=None) -> str:
     """'addr/len' from an address with or without /len plus a netmask or prefix (host bits kept)."""
-    text = str(address)
-    if "/" not in text:
-        if prefix is not None:
-            text += f"/{prefix}"
-        elif netmask is not None:
-            text += f"/{_prefixlen(netmask, where)}"
+    text = _with_len(str(address), where, netmask, prefix)
     try:
         iface = ipaddress.ip_interface(text)
     except ValueError:
@@ -105,14 +111,9 @@ def _net(network, where: str, netmask=None, prefix=None) -> str:
     """A route destination as CIDR; 'default' and 0.0.0.0 with netmask 0 become the default route."""
     if network in ("default", None):
         return "0.0.0.0/0"
-    text = str(network)
+    text = _with_len(str(network), where, netmask, prefix)
     if "/" not in text:
-        if prefix is not None:
-            text += f"/{prefix}"
-        elif netmask is not None:
-            text += f"/{_prefixlen(netmask, where)}"
-        else:
-            text += "/128" if ":" in text else "/32"
+        text += "/128" if ":" in text else "/32"  # a host route
     try:
         return ipaddress.ip_network(text, strict=False).with_prefixlen
     except ValueError:
