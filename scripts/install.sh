@@ -7,5 +7,6 @@ apt-get update
 apt-get install -y --no-install-recommends \
     parted libparted-dev pkg-config gcc \
     util-linux fdisk e2fsprogs xfsprogs btrfs-progs dosfstools lvm2 mtools openssl \
-    udev passwd iproute2 openssh-client netplan.io ifupdown
-python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
+    udev passwd iproute2 openssh-client netplan.io ifupdown \
+    postgresql
+python3 -m pip install --quiet --disable-pip-version-check -e '.[test,engine]'

@@ -215,6 +215,8 @@ def from_v1(doc: dict, macs: dict[str, str]) -> NetConfig:
             iface.params = {BRIDGE_V1[k]: v for k, v in params.items() if k in BRIDGE_V1}
         for s, sub in enumerate(it.get("subnets") or []):
             _v1_subnet(iface, sub, f"{where}.subnets[{s}]")
+        if isinstance(it.get("accept-ra"), bool):
+            iface.accept_ra = it["accept-ra"]
         cfg.interfaces.append(iface)
     if pending_routes:  # global routes go to the interface whose subnet holds the gateway
         for r in pending_routes:
@@ -396,6 +398,11 @@ def from_openstack(doc: dict, macs: dict[str, str]) -> NetConfig:
             if mac is None:
                 raise NetConfigError(f"{where}: a link needs a name or an ethernet_mac_address")
             iface.name = f"eth-{mac.replace(':', '')[-6:]}"  # matched by MAC; renamed to this stable name
+        ext = ln.get("blockprov") if isinstance(ln.get("blockprov"), dict) else {}
+        if ext.get("on_boot") is False:
+            iface.on_boot = False
+        if isinstance(ext.get("accept_ra"), bool):
+            iface.accept_ra = ext["accept_ra"]
         by_id[ln["id"]] = iface
         cfg.interfaces.append(iface)
     for i in cfg.interfaces:  # vlan_link and bond_links name link ids
@@ -439,6 +446,8 @@ def from_openstack(doc: dict, macs: dict[str, str]) -> NetConfig:
     for s, svc in enumerate(doc.get("services") or []):
         if isinstance(svc, dict) and svc.get("type") == "dns":
             cfg.dns.append(_ip(svc.get("address"), f"$.services[{s}].address"))
+    ext = doc.get("blockprov") if isinstance(doc.get("blockprov"), dict) else {}
+    cfg.search = _list(ext.get("dns_search"), "$.blockprov.dns_search")
     return cfg
 
 

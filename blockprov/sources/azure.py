@@ -5,7 +5,8 @@ From ``LinuxProvisioningConfigurationSet``: HostName, UserName, UserPassword
 (base64; when both are present CustomData is used, as cloud-init does, and a
 warning says UserData was ignored), SSH PublicKeys (Fingerprint, Path, Value),
 DisableSshPasswordAuthentication and ``dscfg`` (base64 YAML merged into the
-``datasource: Azure`` config). The wire-server endpoint comes from DHCP option
+``datasource: Azure`` config; its ``instance_id``, as blockprov-engine writes it,
+is the instance id, else DMI's product UUID is). The wire-server endpoint comes from DHCP option
 245 in a dhclient lease file. XML is parsed with defusedxml: entity tricks are
 refused, not expanded.
 """
@@ -134,7 +135,9 @@ def endpoint(ctx: Context) -> str | None:
 
 def build(ctx: Context, raw: bytes, where: str) -> SourceData:
     ovf = parse_ovf(raw, where)
-    iid = ctx.dmi("product_uuid").lower() or "azure-" + hashlib.sha256(raw).hexdigest()[:16]
+    given = (ovf.get("dscfg") or {}).get("instance_id")
+    iid = str(given) if isinstance(given, (str, int)) and given != "" else \
+        ctx.dmi("product_uuid").lower() or "azure-" + hashlib.sha256(raw).hexdigest()[:16]
     sd = SourceData(name=NAME, instance_id=iid, platform="azure", subplatform=where, problems=list(ovf["warnings"]))
     sd.local_hostname = ovf.get("HostName") or None
     sd.userdata = ovf.get("CustomData", ovf.get("UserData"))

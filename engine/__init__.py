@@ -1,0 +1,1 @@
+"""blockprov-engine: the host side. Instance definitions, seed images, the metadata service, events."""

@@ -1,0 +1,143 @@
+"""Instance definitions: the JSON Schema, the checks past it, and the stored form (pure but for the hasher).
+
+Every problem is collected with its JSON path (``$.nics[0].address``) and, for
+storage items, the item id, as the agent's storage validator reports them.
+The stored form never holds a plain password: ``users[].password`` becomes
+``hashed_password`` before anything is written.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import json
+import uuid
+from functools import lru_cache
+from importlib.resources import files
+from typing import Callable
+
+from blockprov.storage.validate import Problem
+
+
+class DefinitionError(ValueError):
+    """A definition that cannot be stored; ``problems`` says every reason."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    return json.loads(files("blockprov_engine").joinpath("definition.schema.json").read_text())
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    import jsonschema
+
+    s = schema()
+    return jsonschema.validators.validator_for(s)(s)
+
+
+def _path(parts) -> str:
+    out = "$"
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out
+
+
+def _schema_problems(doc) -> list[Problem]:
+    out = []
+    for e in _validator().iter_errors(doc):
+        msg = e.message
+        if e.validator == "additionalProperties":
+            msg = msg.replace("Additional properties are not allowed", "unknown key")
+        elif e.validator == "not" and list(e.path)[:1] == ["users"]:
+            msg = "give password or hashed_password, not both"
+        elif e.validator == "pattern":
+            msg = f"{e.instance!r} is not valid here"
+        out.append(Problem(f"schema.{e.validator}", _path(e.absolute_path), None, msg))
+    return out
+
+
+def _ip_problems(values, where: str) -> list[Problem]:
+    out = []
+    for i, v in enumerate(values or []):
+        try:
+            ipaddress.ip_address(v)
+        except ValueError:
+            out.append(Problem("definition.ip", f"{where}[{i}]", None, f"{v!r} is not an IP address"))
+    return out
+
+
+def _duplicates(items, key: str, where: str) -> list[Problem]:
+    seen: dict = {}
+    out = []
+    for i, it in enumerate(items or []):
+        k = it.get(key)
+        if k in seen:
+            out.append(Problem("definition.duplicate", f"{where}[{i}].{key}", None,
+                               f"{k!r} is already {where}[{seen[k]}]"))
+        seen.setdefault(k, i)
+    return out
+
+
+def validate(doc) -> list[Problem]:
+    """Every problem of a definition (an empty list means it can be stored)."""
+    problems = _schema_problems(doc)
+    if not isinstance(doc, dict) or problems:
+        return problems
+    problems += _ip_problems((doc.get("dns") or {}).get("servers"), "$.dns.servers")
+    problems += _ip_problems(doc.get("source_addresses"), "$.source_addresses")
+    problems += _duplicates(doc.get("users"), "name", "$.users")
+    problems += _duplicates(doc.get("nics"), "name", "$.nics")
+    problems += _duplicates(doc.get("files"), "path", "$.files")
+    if doc.get("nics"):
+        from blockprov.net.model import NetConfigError
+        from blockprov.net.parse import from_ovirt
+
+        try:
+            from_ovirt({"nics": doc["nics"]}, {})
+        except NetConfigError as exc:
+            path, _, msg = str(exc).partition(": ")
+            problems.append(Problem("definition.nic", path, None, msg))
+    for i, f in enumerate(doc.get("files") or []):
+        if f.get("encoding") == "base64":
+            import base64
+            import binascii
+
+            try:
+                base64.b64decode(f["content"], validate=True)
+            except (binascii.Error, ValueError):
+                problems.append(Problem("definition.base64", f"$.files[{i}].content", None, "not valid base64"))
+    if "storage" in doc:
+        problems += validate_storage(doc["storage"], "$.storage")
+    return problems
+
+
+def validate_storage(storage, prefix: str) -> list[Problem]:
+    from blockprov.storage.validate import errors
+    from blockprov.storage.validate import validate as storage_validate
+
+    if not isinstance(storage, dict):
+        return [Problem("schema.type", prefix, None, "a storage config is a mapping {version: 1, config: [...]}")]
+    return errors(storage_validate(storage, prefix))
+
+
+def stored(doc: dict, hasher: Callable[[str], str], iid: str | None = None) -> dict:
+    """The form kept in the store: an id, a name, and hashes in place of plain passwords."""
+    out = copy.deepcopy(doc)
+    out["id"] = iid or out.get("id") or str(uuid.uuid4())
+    out.setdefault("name", out["hostname"])
+    for u in out.get("users") or []:
+        plain = u.pop("password", None)
+        if plain is not None:
+            u["hashed_password"] = hasher(plain)
+    return out
+
+
+def check(doc) -> None:
+    problems = validate(doc)
+    if problems:
+        raise DefinitionError(problems)

@@ -1,0 +1,95 @@
+"""``serve-local``: one instance's metadata from files on this machine, re-read when they change.
+
+The storagedata file (and the definition file, when given) is checked every
+100 ms; a change makes a new version, so watchers holding ``?wait=`` hear of
+it at once. A file that becomes invalid keeps the last good version and says
+why on stderr: an instance is never handed a half-written config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from blockprov_engine.server import Entry
+
+POLL = 0.1
+
+
+class LocalSource:
+    def __init__(self, storagedata: Path, definition: Path | None, instance_id: str | None):
+        self.storagedata, self.definition, self.instance_id = storagedata, definition, instance_id
+        self.entry: Entry | None = None
+        self._stamp = None
+
+    def _stat(self):
+        return tuple((p.stat().st_mtime_ns, p.stat().st_size, p.stat().st_ino) if p.exists() else None
+                     for p in (self.storagedata, self.definition) if p is not None)
+
+    def _iid(self) -> str:
+        if self.instance_id:
+            return self.instance_id
+        try:
+            return Path("/etc/machine-id").read_text().strip() or "local"
+        except OSError:
+            return "local"
+
+    def load(self) -> None:
+        """Read the files into a new Entry; UsageError (exit 2) when they are invalid."""
+        from blockprov_engine import definition
+        from blockprov_engine.cli import UsageError, load_doc
+
+        self._stamp = self._stat()
+        storage = load_doc(str(self.storagedata))
+        if isinstance(storage, dict) and isinstance(storage.get("storage"), dict):
+            storage = storage["storage"]
+        problems = definition.validate_storage(storage, "$")
+        if problems:
+            raise UsageError("\n".join(f"{self.storagedata}: {p}" for p in problems))
+        if self.definition is not None:
+            from blockprov.passwords import sha512
+
+            doc = load_doc(str(self.definition))
+            problems = definition.validate(doc)
+            if problems:
+                raise UsageError("\n".join(f"{self.definition}: {p}" for p in problems))
+            doc = definition.stored(doc, sha512, self.instance_id)
+            doc["storage"] = storage
+            overrides = {}
+        else:
+            doc = {"id": self._iid(), "hostname": "localhost", "storage": storage}
+            overrides = {"/openstack/latest/meta_data.json": json.dumps({"uuid": doc["id"]}).encode(),
+                         "/openstack/latest/user_data": None, "/openstack/latest/network_data.json": None}
+        digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+        entry = Entry(doc["id"], int(digest[:12], 16), doc)
+        entry._files = {k: v for k, v in {**entry.files(), **overrides}.items() if v is not None}
+        self.entry = entry
+
+    def attach(self, engine, app) -> None:
+        async def watch(_app):
+            async def loop():
+                while True:
+                    await asyncio.sleep(POLL)
+                    if self._stat() == self._stamp:
+                        continue
+                    old = self.entry
+                    try:
+                        self.load()
+                    except Exception as exc:  # noqa: BLE001 - keep serving the last good version
+                        self._stamp = self._stat()
+                        print(f"blockprov-engine: {exc}; still serving version {old.version}", file=sys.stderr,
+                              flush=True)
+                        continue
+                    if self.entry.version != old.version:
+                        engine.local = self.entry
+                        engine.waiters.wake(("md", old.id))
+            app["local-watch"] = asyncio.ensure_future(loop())
+
+        async def stop(_app):
+            app["local-watch"].cancel()
+
+        app.on_startup.append(watch)
+        app.on_cleanup.append(stop)
