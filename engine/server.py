@@ -255,8 +255,9 @@ class Engine:
         entry = self._entry(request)
         wait = _wait_param(request)
         inm = request.headers.get("If-None-Match")
-        if wait and inm == entry.etag:
-            await self.waiters.wait(("md", entry.id), wait)
+        deadline = asyncio.get_running_loop().time() + wait
+        while inm == entry.etag and (left := deadline - asyncio.get_running_loop().time()) > 0:
+            await self.waiters.wait(("md", entry.id), left)  # a wake can be for a change already seen
             entry = self._entry(request)
         return entry, entry.files().get(key)
 
@@ -317,8 +318,9 @@ class Engine:
         limit = _int_param(request, "limit", 500, 5000)
         wait = _wait_param(request)
         evs = await asyncio.to_thread(self.store.events, iid, since, limit)
-        if not evs and wait:
-            await self.waiters.wait(("ev", iid), wait)
+        deadline = asyncio.get_running_loop().time() + wait
+        while not evs and (left := deadline - asyncio.get_running_loop().time()) > 0:
+            await self.waiters.wait(("ev", iid), left)
             evs = await asyncio.to_thread(self.store.events, iid, since, limit)
         return _json({"events": evs, "next": evs[-1]["seq"] if evs else since})
 
