@@ -1,7 +1,7 @@
 """Reporting events: start/finish of every stage and module, as JSON lines and optionally to webhooks.
 
 Config (cloud-init's shape): ``reporting: {NAME: {type: webhook, endpoint: URL,
-timeout: 2, retries: 2}}``. Webhook posts run on a background thread; at exit
+timeout: 2, retries: 2, headers: {NAME: VALUE}}}``. Webhook posts run on a background thread; at exit
 the reporter waits at most ``deadline`` seconds (default 3) for them, so a dead
 endpoint never holds the boot for long. Events left unsent are counted in the
 output log.
@@ -28,8 +28,9 @@ class Outcome:
 
 
 class _Webhook:
-    def __init__(self, endpoint: str, timeout: float, retries: int):
+    def __init__(self, endpoint: str, timeout: float, retries: int, headers: dict | None = None):
         self.endpoint, self.timeout, self.retries = endpoint, timeout, retries
+        self.headers = {"Content-Type": "application/json", **(headers or {})}
         self.q: queue.Queue = queue.Queue()
         self.sent = self.failed = 0
         self.thread = threading.Thread(target=self._loop, daemon=True)
@@ -47,8 +48,7 @@ class _Webhook:
             if ev is None:
                 return
             try:
-                r = pool.request("POST", self.endpoint, body=json.dumps(ev).encode(),
-                                 headers={"Content-Type": "application/json"})
+                r = pool.request("POST", self.endpoint, body=json.dumps(ev).encode(), headers=self.headers)
                 ok = 200 <= r.status < 300
             except urllib3.exceptions.HTTPError:
                 ok = False
@@ -79,7 +79,10 @@ class Reporter:
         for _name, r in rep.items():
             if isinstance(r, dict) and r.get("type") == "webhook" and isinstance(r.get("endpoint"), str):
                 if r["endpoint"] not in known:
-                    self.hooks.append(_Webhook(r["endpoint"], float(r.get("timeout", 2)), int(r.get("retries", 2))))
+                    from blockprov.sources.http import headers_of
+
+                    self.hooks.append(_Webhook(r["endpoint"], float(r.get("timeout", 2)), int(r.get("retries", 2)),
+                                               headers_of(r)))
                 if isinstance(r.get("deadline"), (int, float)):
                     self.deadline_s = float(r["deadline"])
 

@@ -28,6 +28,7 @@ DEFAULTS = {"wait": 55, "interval": 10, "timeout": 10}
 class Target:
     url: str
     handlers: tuple[str, ...]
+    headers: dict | None = None  # the datasource's ``headers`` for its own change URL
 
 
 @dataclass
@@ -55,12 +56,20 @@ def datasource_url(cfg: dict, sd) -> str | None:
     return f"{base}/openstack/latest/meta_data.json" if base else None
 
 
+def datasource_headers(cfg: dict, sd) -> dict:
+    from blockprov.sources.http import headers_of
+
+    ds = cfg.get("datasource") if isinstance(cfg.get("datasource"), dict) else {}
+    own = ds.get(getattr(sd, "name", "")) if isinstance(ds.get(getattr(sd, "name", "")), dict) else {}
+    return headers_of(own)
+
+
 def targets(pol, cfg: dict, sd) -> list[Target]:
     out = []
     for key, handlers in pol.watchurl.items():
         url = datasource_url(cfg, sd) if key == "datasource" else key
         if url:
-            out.append(Target(url, handlers))
+            out.append(Target(url, handlers, datasource_headers(cfg, sd) if key == "datasource" else None))
     return out
 
 
@@ -68,11 +77,13 @@ def with_wait(url: str, wait: float) -> str:
     return url if not wait else f"{url}{'&' if '?' in url else '?'}wait={int(wait)}"
 
 
-def poll(pool, url: str, last: Poll | None, wait: float, timeout: float) -> Poll:
+def poll(pool, url: str, last: Poll | None, wait: float, timeout: float, extra: dict | None = None) -> Poll:
     """One request; ``changed`` is False for the first answer (it is the baseline)."""
     import urllib3
 
-    headers = {"If-None-Match": last.etag} if last and last.etag else {}
+    headers = dict(extra or {})
+    if last and last.etag:
+        headers["If-None-Match"] = last.etag
     r = pool.request("GET", with_wait(url, wait), headers=headers, preload_content=True,
                      timeout=urllib3.Timeout(connect=timeout, read=timeout + wait))
     if r.status == 304 and last is not None:
@@ -150,7 +161,7 @@ class Watcher:
         while not self.stop.is_set():
             started = time.monotonic()
             try:
-                now = poll(pool, target.url, last, conf["wait"], conf["timeout"])
+                now = poll(pool, target.url, last, conf["wait"], conf["timeout"], target.headers)
                 failures = 0
             except Exception as exc:  # noqa: BLE001 - any network error: back off and poll again
                 failures += 1
@@ -176,7 +187,7 @@ def watch(paths: Paths, url: str | None = None, duration: float | None = None, l
         log("blockprov watch: no instance yet (run blockprov init first)")
         return 1
     pol = update_policy(paths, cfg)
-    tgts = [Target(url, pol.watchurl["datasource"])] if url else targets(pol, cfg, sd)
+    tgts = [Target(url, pol.watchurl["datasource"], datasource_headers(cfg, sd))] if url else targets(pol, cfg, sd)
     if not tgts:
         log("blockprov watch: nothing to watch (no watch.url, no update-handlers.watchurl URL, and the "
             f"datasource {sd.name} has no change URL)")

@@ -52,9 +52,16 @@ class Fetch:
             resp.release_conn()
 
 
+def headers_of(cfg: dict) -> dict[str, str]:
+    """A config's ``headers`` mapping (extra request headers, e.g. ``Blockprov-Instance-Id``); others ignored."""
+    h = cfg.get("headers")
+    return {str(k): str(v) for k, v in h.items() if isinstance(v, (str, int))} if isinstance(h, dict) else {}
+
+
 def from_cfg(dscfg: dict, **defaults) -> Fetch:
     f = Fetch(**defaults)
     for key, attr in (("timeout", "timeout"), ("retries", "retries"), ("backoff", "backoff")):
         if isinstance(dscfg.get(key), (int, float)) and not isinstance(dscfg.get(key), bool):
             setattr(f, attr, dscfg[key])
+    f.headers = headers_of(dscfg) or None
     return f

@@ -1,0 +1,127 @@
+"""The agent provisioned by the engine, end to end on a temp root with a real loop disk.
+
+Once over HTTP (the OpenStack datasource pointed at `blockprov-engine serve`, the
+instance chosen by the Blockprov-Instance-Id header, reporting events posted back
+so the engine marks the instance initialized) and once from a config-2 ISO built
+by `build-seed` and attached as a loop device.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.boot.helpers import account_files, bp, isolated_cfg
+from tests.boot.test_network import make_target
+from tests.conftest import need_root_tools
+from tests.engine.conftest import Server
+
+PASSWORD = "Engine-pass-42"
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEngineE2eKey admin@mgmt"
+
+
+def definition(iid: str, disk: str) -> dict:
+    return {"id": iid, "hostname": "app1.example.com", "timezone": "Europe/Prague", "regenerate_ssh_keys": True,
+            "dns": {"servers": ["192.0.2.53"], "search": ["example.com"]},
+            "users": [{"name": "admin", "password": PASSWORD, "authorized_keys": [KEY], "sudo": True}],
+            "nics": [{"name": "eth0", "boot_protocol": "static", "address": "192.0.2.10", "prefix": 24,
+                      "gateway": "192.0.2.1"}],
+            "files": [{"path": "/etc/motd.d/engine", "content": "provisioned by blockprov-engine\n"}],
+            "storage": {"version": 1, "config": [
+                {"id": "d1", "type": "disk", "path": disk, "ptable": "gpt"},
+                {"id": "p1", "type": "partition", "device": "d1", "size": "100%"},
+                {"id": "f1", "type": "format", "volume": "p1", "fstype": "ext4", "label": "enginedata"},
+                {"id": "m1", "type": "mount", "device": "f1", "path": "/srv/data"}]}}
+
+
+def make_root(tmp_path, cfg: str):
+    root = tmp_path / "root"
+    isolated_cfg(root, cfg, full=True)
+    account_files(root)
+    (root / "etc/ssh").mkdir(parents=True)
+    (root / "etc/hosts").write_text("127.0.0.1 localhost\n")
+    zone = root / "usr/share/zoneinfo/Europe"
+    zone.mkdir(parents=True)
+    shutil.copy("/usr/share/zoneinfo/Europe/Prague", zone / "Prague")
+    make_target(root, "eni")
+    return root
+
+
+def check_provisioned(root, disk: str):
+    assert (root / "etc/hostname").read_text().strip() == "app1"
+    passwd = {ln.split(":")[0]: ln for ln in (root / "etc/passwd").read_text().splitlines()}
+    assert "admin" in passwd and passwd["admin"].endswith(":/bin/bash")
+    shadow = {ln.split(":")[0]: ln.split(":") for ln in (root / "etc/shadow").read_text().splitlines()}
+    h = shadow["admin"][1]
+    again = subprocess.run(["openssl", "passwd", "-6", "-salt", h.split("$")[2], "-stdin"], input=PASSWORD + "\n",
+                           capture_output=True, text=True).stdout.strip()
+    assert again == h
+    assert (root / "home/admin/.ssh/authorized_keys").read_text().splitlines() == [KEY]
+    assert "admin ALL=(ALL) NOPASSWD:ALL" in "".join(p.read_text() for p in (root / "etc/sudoers.d").iterdir())
+    assert (root / "etc/timezone").read_text() == "Europe/Prague\n"
+    assert (root / "etc/ssh/ssh_host_ed25519_key.pub").exists()
+    eni = (root / "etc/network/interfaces.d/50-blockprov.cfg").read_text()
+    for line in ("iface eth0 inet static", "address 192.0.2.10/24", "gateway 192.0.2.1", "dns-nameservers 192.0.2.53",
+                 "dns-search example.com"):
+        assert line in eni, (line, eni)
+    assert (root / "etc/motd.d/engine").read_text() == "provisioned by blockprov-engine\n"
+    part = disk + "p1"
+    blk = subprocess.run(["blkid", "-p", "-o", "export", part], capture_output=True, text=True).stdout
+    assert "TYPE=ext4" in blk and "LABEL=enginedata" in blk
+    src = subprocess.run(["findmnt", "-n", "-o", "SOURCE", str(root / "srv/data")], capture_output=True, text=True)
+    assert src.stdout.strip() == part
+    uuid = dict(ln.split("=", 1) for ln in blk.splitlines() if "=" in ln)["UUID"]
+    assert f"UUID={uuid}\t/srv/data\text4\tdefaults\t0\t2" in (root / "etc/fstab").read_text().splitlines()
+    for d in ("var/lib/blockprov", "var/log/blockprov", "run/blockprov"):
+        for p in (root / d).rglob("*"):
+            if p.is_file():
+                assert PASSWORD.encode() not in p.read_bytes(), p
+
+
+def test_agent_boots_from_the_engine_over_http_and_reports_back(tmp_path, loops):
+    need_root_tools("mkfs.ext4", "useradd", "openssl")
+    disk = loops.add("256M")
+    srv = Server(str(tmp_path / "engine.db"))
+    try:
+        iid = "e2e-http"
+        assert srv.req("POST", "/v1/instances", definition(iid, disk)).status == 201
+        hdr = f"{{Blockprov-Instance-Id: {iid}}}"
+        root = make_root(tmp_path, "datasource_list: [OpenStack, None]\n"
+                                   f"datasource: {{OpenStack: {{metadata_urls: ['{srv.url}'], retries: 1, "
+                                   f"headers: {hdr}}}}}\n"
+                                   f"reporting: {{engine: {{type: webhook, endpoint: '{srv.url}/events', "
+                                   f"headers: {hdr}}}}}\n")
+        res = bp(root, "boot", timeout=180)
+        assert res.returncode == 0, res.stdout + res.stderr
+        result = json.loads((root / "run/blockprov/result.json").read_text())["v1"]
+        assert result["datasource"] == "OpenStack" and result["errors"] == [], result
+        check_provisioned(root, disk)
+        got = json.loads(srv.req("GET", f"/v1/instances/{iid}").data)
+        assert got["status"]["initialized"] is True and got["status"]["result"] == "SUCCESS", got["status"]
+        names = [e["event"]["name"] for e in json.loads(srv.req("GET", f"/events?instance={iid}").data)["events"]]
+        assert names[0] == "init-local" and "modules-final" in names
+    finally:
+        srv.close()
+
+
+@pytest.mark.parametrize("fmt", ["config-2", "nocloud"])
+def test_agent_boots_from_a_built_seed_on_a_device(tmp_path, loops, fmt):
+    need_root_tools("mkfs.ext4", "useradd", "openssl")
+    disk = loops.add("256M")
+    d = tmp_path / "def.json"
+    d.write_text(json.dumps(definition(f"e2e-{fmt}", disk)))
+    iso = tmp_path / "seed.iso"
+    r = subprocess.run([sys.executable, "-m", "blockprov_engine.cli", "build-seed", "--definition", str(d),
+                        "--format", fmt, "-o", str(iso)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    loops.attach(iso)
+    name = "ConfigDrive" if fmt == "config-2" else "NoCloud"
+    root = make_root(tmp_path, f"datasource_list: [{name}, None]\ndatasource: {{{name}: {{search_devices: true}}}}\n")
+    res = bp(root, "boot", timeout=180)
+    assert res.returncode == 0, res.stdout + res.stderr
+    result = json.loads((root / "run/blockprov/result.json").read_text())["v1"]
+    assert result["datasource"] == name and result["errors"] == [] and result["warnings"] == [], result
+    check_provisioned(root, disk)
+    assert os.path.exists(root / "run/blockprov/result.json")
