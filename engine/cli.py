@@ -14,13 +14,11 @@ import os
 import sys
 from pathlib import Path
 
+from blockprov_engine.inputs import UsageError, load_doc
+
 DEFAULT_DB = "/var/lib/blockprov-engine/engine.db"
 DEFAULT_LISTEN = "127.0.0.1:8775"
 TOKEN_ENV = "BLOCKPROV_ENGINE_TOKEN"
-
-
-class UsageError(Exception):
-    """Bad input: exit 2, nothing written."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,22 +71,6 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("id")
     sub.add_parser("token", help="print a new random bearer token")
     return p
-
-
-def load_doc(path: str):
-    """A YAML or JSON file as data (UsageError naming the file and position when it is neither)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read: {exc}") from None
-    import yaml
-
-    try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise UsageError(f"{path}: not valid YAML or JSON{where}") from None
 
 
 def _checked(path: str) -> dict:

@@ -40,7 +40,7 @@ class LocalSource:
     def load(self) -> None:
         """Read the files into a new Entry; UsageError (exit 2) when they are invalid."""
         from blockprov_engine import definition
-        from blockprov_engine.cli import UsageError, load_doc
+        from blockprov_engine.inputs import UsageError, load_doc
 
         self._stamp = self._stat()
         storage = load_doc(str(self.storagedata))

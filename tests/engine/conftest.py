@@ -85,7 +85,7 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "BLOCKPROV_ENGINE_TOKEN": token}
-        self.proc = subprocess.Popen([sys.executable, "-m", "blockprov_engine.cli", "serve", "--db", db,
+        self.proc = subprocess.Popen([sys.executable, "-m", "blockprov_engine", "serve", "--db", db,
                                       "--listen", f"127.0.0.1:{self.port}", *extra],
                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=2, read=30))

@@ -113,7 +113,7 @@ def test_agent_boots_from_a_built_seed_on_a_device(tmp_path, loops, fmt):
     d = tmp_path / "def.json"
     d.write_text(json.dumps(definition(f"e2e-{fmt}", disk)))
     iso = tmp_path / "seed.iso"
-    r = subprocess.run([sys.executable, "-m", "blockprov_engine.cli", "build-seed", "--definition", str(d),
+    r = subprocess.run([sys.executable, "-m", "blockprov_engine", "build-seed", "--definition", str(d),
                         "--format", fmt, "-o", str(iso)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     loops.attach(iso)
@@ -125,3 +125,91 @@ def test_agent_boots_from_a_built_seed_on_a_device(tmp_path, loops, fmt):
     assert result["datasource"] == name and result["errors"] == [] and result["warnings"] == [], result
     check_provisioned(root, disk)
     assert os.path.exists(root / "run/blockprov/result.json")
+
+
+def root_hash_is(root, plain: str) -> bool:
+    h = next(line.split(":")[1] for line in (root / "etc/shadow").read_text().splitlines() if line.startswith("root:"))
+    if not h.startswith("$6$"):
+        return False
+    again = subprocess.run(["openssl", "passwd", "-6", "-salt", h.split("$")[2], "-stdin"], input=plain + "\n",
+                           capture_output=True, text=True).stdout.strip()
+    return again == h
+
+
+def until(cond, timeout: float, what: str):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (val := cond()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    return val
+
+
+def test_management_push_through_the_engine(tmp_path, loops):
+    """An operator changes a running instance's definition; `blockprov watch` long-polls the engine and applies
+    only what changed: a root password reset re-runs set_passwords alone, a storage change partitions, formats
+    and mounts a disk with no device event. The instance is chosen by its source address (127.0.0.1)."""
+    need_root_tools("chpasswd", "useradd", "openssl", "mkfs.ext4")
+    import time
+
+    disk = loops.add("64M")
+    srv = Server(str(tmp_path / "engine.db"))
+    root = tmp_path / "root"
+    account_files(root)
+    (root / "home").mkdir()
+
+    def custom(pw):
+        return "#cloud-config\n" + json.dumps({
+            "chpasswd": {"users": [{"name": "root", "password": pw, "type": "text"}], "expire": False},
+            "users": [{"name": "alice", "groups": ["sudo"]}],
+            "write_files": [{"path": "/etc/app.conf", "content": "setting=1\n"}]})
+
+    doc = {"id": "push-1", "hostname": "push1", "source_addresses": ["127.0.0.1"], "custom_user_data": custom("first-secret")}
+    watch = None
+    try:
+        assert srv.req("POST", "/v1/instances", doc).status == 201
+        isolated_cfg(root, "datasource_list: [OpenStack, None]\n"
+                           f"datasource: {{OpenStack: {{metadata_urls: ['{srv.url}'], retries: 1}}}}\n"
+                           f"reporting: {{engine: {{type: webhook, endpoint: '{srv.url}/events'}}}}\n"
+                           "init_local_modules: []\ninit_modules: [write_files, users_groups, storage]\n"
+                           "config_modules: [set_passwords]\nfinal_modules: []\nwatch: {wait: 20, interval: 0.2}\n",
+                     full=True)
+        bp(root, "boot", check=True)
+        assert root_hash_is(root, "first-secret")
+        keep = {p: (root / p).stat().st_mtime_ns for p in ("etc/passwd", "etc/group", "etc/app.conf")}
+        watch = subprocess.Popen([sys.executable, "-m", "blockprov", "watch", "--root", str(root), "--duration", "60"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(1.0)  # the watcher's first poll is its baseline
+
+        def reports():
+            evs = json.loads(srv.req("GET", "/events?instance=push-1").data)["events"]
+            return [e["event"] for e in evs if e["event"]["name"] == "/blockprov/push-1/metadata-change"]
+
+        assert srv.req("PUT", "/v1/instances/push-1", {**doc, "custom_user_data": custom("reset-by-operator")}).status == 200
+        until(lambda: root_hash_is(root, "reset-by-operator"), 20, "the new root password")
+        until(lambda: len(reports()) == 1, 10, "the metadata-change report at the engine")
+        assert {p: (root / p).stat().st_mtime_ns for p in keep} == keep
+        evs = [e["event"] for e in json.loads(srv.req("GET", "/events?instance=push-1").data)["events"]]
+        ran = {e["name"].split("/config-")[1]: e["description"] for e in evs
+               if e["name"].startswith("metadata-change/config-") and e["event_type"] == "finish"}
+        assert not ran["set_passwords"].endswith("inputs unchanged")
+        assert all(ran[m].endswith("inputs unchanged") for m in ("write_files", "users_groups")), ran
+        assert "reset-by-operator" not in (root / "var/lib/blockprov/instance/config.json").read_text()
+
+        storage = {"version": 1, "config": [
+            {"id": "d", "type": "disk", "path": disk, "ptable": "gpt"},
+            {"id": "p", "type": "partition", "device": "d", "size": "40M", "number": 1},
+            {"id": "f", "type": "format", "volume": "p", "fstype": "ext4", "label": "pushed"},
+            {"id": "m", "type": "mount", "device": "f", "path": "/pushed"}]}
+        assert srv.req("PUT", "/v1/instances/push-1/storage", storage).status == 200
+        until(lambda: len(reports()) == 2, 30, "the storage change to be applied and reported")
+        assert reports()[-1]["result"] == "SUCCESS" and "changed: storage" in reports()[-1]["description"]
+        assert subprocess.run(["findmnt", "-n", "-o", "SOURCE", str(root / "pushed")], capture_output=True,
+                              text=True).stdout.strip() == disk + "p1"
+        assert root_hash_is(root, "reset-by-operator")
+    finally:
+        if watch is not None:
+            watch.terminate()
+            watch.communicate(timeout=10)
+        srv.close()

@@ -327,7 +327,7 @@ def test_a_change_in_one_process_wakes_a_watcher_of_another(db_url):
 
 
 def engine(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "blockprov_engine.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "blockprov_engine", *args], capture_output=True, text=True,
                           env=env)
 
 

@@ -24,7 +24,7 @@ PASSWORD = "S3cret-pass"
 
 def build(tmp_path, fmt: str, defn=DEF) -> tuple[bytes, str]:
     out = tmp_path / f"{fmt}.iso"
-    r = subprocess.run([sys.executable, "-m", "blockprov_engine.cli", "build-seed", "--definition", str(defn),
+    r = subprocess.run([sys.executable, "-m", "blockprov_engine", "build-seed", "--definition", str(defn),
                         "--format", fmt, "-o", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     return out, r.stderr
@@ -137,7 +137,7 @@ def test_build_seed_refuses_a_bad_definition_and_writes_nothing(tmp_path, fmt):
     d = tmp_path / "bad.yaml"
     d.write_text("hostname: x\nnics: [{name: eth0, boot_protocol: static, address: 300.1.1.1, prefix: 24}]\n")
     out = tmp_path / "x.iso"
-    r = subprocess.run([sys.executable, "-m", "blockprov_engine.cli", "build-seed", "--definition", str(d),
+    r = subprocess.run([sys.executable, "-m", "blockprov_engine", "build-seed", "--definition", str(d),
                         "--format", fmt, "-o", str(out)], capture_output=True, text=True)
     assert r.returncode == 2
     assert "$.nics[0].address" in r.stderr

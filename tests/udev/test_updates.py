@@ -1,4 +1,4 @@
-"""After boot without device events: watch, management push, refresh-metadata, apply, modules --mode update,
+"""After boot without device events: watch, refresh-metadata, apply, modules --mode update,
 hotplug enable/disable/status, custom handlers, and net hotplug through the real udevd."""
 import json
 import subprocess
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.boot.helpers import account_files, bp, isolated_cfg
+from tests.boot.helpers import bp, isolated_cfg
 from tests.boot.test_network import make_target
 from tests.conftest import ROOT, need_root_tools
 from tests.udev.metadata import Metadata
@@ -79,56 +79,6 @@ def test_watch_applies_a_storagedata_change_without_a_device_event(tmp_path, loo
     ch = [e for e in events(root) if e["name"] == "/blockprov/hp-1/metadata-change"]
     assert ch and ch[-1]["result"] == "SUCCESS" and "changed: storage" in ch[-1]["description"], ch
     assert not (root / "run/blockprov/hotplug/queue").exists()  # no device event was involved
-
-
-@pytest.fixture
-def accounts_root(tmp_path):
-    need_root_tools("chpasswd", "useradd", "openssl")
-    r = tmp_path / "root"
-    account_files(r)
-    (r / "home").mkdir()
-    return r
-
-
-def root_hash_is(root: Path, plain: str) -> bool:
-    h = next(line.split(":")[1] for line in (root / "etc/shadow").read_text().splitlines() if line.startswith("root:"))
-    if not h.startswith("$6$"):
-        return False
-    again = subprocess.run(["openssl", "passwd", "-6", "-salt", h.split("$")[2], "-stdin"], input=plain + "\n",
-                           capture_output=True, text=True).stdout.strip()
-    return again == h
-
-
-def test_management_push_of_a_root_password_reaches_only_set_passwords(accounts_root, md):
-    root = accounts_root
-
-    def user_data(pw):
-        return cc({"chpasswd": {"users": [{"name": "root", "password": pw, "type": "text"}], "expire": False},
-                   "users": [{"name": "alice", "groups": ["sudo"]}],
-                   "write_files": [{"path": "/etc/app.conf", "content": "setting=1\n"}]})
-
-    md.set("user_data", user_data("first-secret"))
-    isolated_cfg(root, md.dscfg() + "init_local_modules: []\ninit_modules: [write_files, users_groups]\nconfig_modules: [set_passwords]\n"
-                 "final_modules: []\n" + WATCH_FAST, full=True)
-    bp(root, "boot", check=True)
-    assert root_hash_is(root, "first-secret")
-    keep = {p: (root / p).stat().st_mtime_ns for p in ("etc/passwd", "etc/group", "etc/app.conf")}
-    w = Watch(root, md)
-    try:
-        md.set("user_data", user_data("reset-by-operator"))
-        until(lambda: root_hash_is(root, "reset-by-operator"), 20, "the new root password")
-        until(lambda: [e for e in events(root) if e["name"] == "/blockprov/hp-1/metadata-change"], 10, "the report")
-    finally:
-        w.stop()
-    assert {p: (root / p).stat().st_mtime_ns for p in keep} == keep
-    ran = {e["name"].split("/config-")[1]: e["description"] for e in events(root)
-           if e["name"].startswith("metadata-change/config-") and e["event_type"] == "finish"}
-    assert set(ran) == {"write_files", "users_groups", "set_passwords"}
-    assert ran["write_files"].endswith("inputs unchanged") and ran["users_groups"].endswith("inputs unchanged")
-    assert not ran["set_passwords"].endswith("inputs unchanged")
-    assert "reset-by-operator" not in (root / "var/lib/blockprov/instance/config.json").read_text()
-    res = bp(root, "modules", "--mode", "update", check=True)  # nothing changed since: nothing runs
-    assert res.stdout.startswith("nothing ran"), res.stdout
 
 
 def test_refresh_metadata_and_apply_storage(tmp_path, loops, md):
