@@ -166,3 +166,46 @@ def test_rerunnable_table_matches_the_modules():
     row = re.search(r"\| re-runnable \| not re-runnable \|\n\|---\|---\|\n\| (.*?) \| (.*?) \|", text)
     documented = {n.strip() for n in row.group(1).split(",")}
     assert documented == {n for n in modules.known_modules() if modules.load(n).RERUNNABLE}
+
+
+def test_engine_definition_example_is_the_tested_fixture_and_valid():
+    import yaml
+
+    from blockprov_engine import definition
+
+    text = (DOCS / "engine.md").read_text()
+    block = re.search(r"Example \(`tests/fixtures/engine/web1.yaml`.*?```yaml\n(.*?)```", text, re.S).group(1)
+    fixture = (DOCS.parent / "tests/fixtures/engine/web1.yaml").read_text()
+    assert block == fixture
+    assert definition.validate(yaml.safe_load(block)) == []
+
+
+def test_engine_routes_table_lists_every_route():
+    from blockprov_engine.server import Engine
+    from blockprov_engine.store import SQLiteStore
+
+    text = (DOCS / "engine.md").read_text()
+    routes = {(r.method, r.resource.canonical) for r in Engine(SQLiteStore(":memory:"), tokens=["x" * 16]).app()
+              .router.routes() if r.method != "HEAD"}
+    for method, path in routes:
+        assert f"`{method} {path}`" in text or f"`{method} {path}`," in text, (method, path)
+
+
+def test_engine_agent_config_example_sends_the_header():
+    import yaml
+
+    from blockprov.sources.http import from_cfg
+
+    text = (DOCS / "engine.md").read_text()
+    cfg = yaml.safe_load(re.search(r"The agent sends the\nheader.*?```yaml\n(.*?)```", text, re.S).group(1))
+    assert from_cfg(cfg["datasource"]["OpenStack"]).headers == {"Blockprov-Instance-Id": "7f1c2a9e-1111-4c3b-9d7a-0a1b2c3d4e5f"}
+    assert cfg["reporting"]["engine"]["headers"] == {"Blockprov-Instance-Id": "7f1c2a9e-1111-4c3b-9d7a-0a1b2c3d4e5f"}
+
+
+def test_engine_commands_are_documented():
+    from blockprov_engine.cli import _parser
+
+    text = (DOCS / "engine.md").read_text()
+    sub = next(a for a in _parser()._actions if a.dest == "cmd")
+    for name in sub.choices:
+        assert re.search(rf"^\| (`[a-z-]+[^`]*`, )*`{name}[ `]", text, re.M), name
