@@ -123,26 +123,17 @@ def _tokens(args) -> list[str]:
 
 
 def _run_app(app, addrs) -> None:
-    import asyncio
+    """Serve until SIGTERM or SIGINT, then shut down cleanly (exit 0)."""
+    import socket
 
     from aiohttp import web
 
-    async def main():
-        runner = web.AppRunner(app, access_log=None, handle_signals=True)
-        await runner.setup()
-        for host, port in addrs:
-            await web.TCPSite(runner, host, port, backlog=2048, reuse_address=True).start()
-            print(f"blockprov-engine: listening on http://{host if ':' not in host else f'[{host}]'}:{port}",
-                  flush=True)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
-
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
+    socks = []
+    for host, port in addrs:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        socks.append(socket.create_server((host, port), family=family, backlog=2048, reuse_port=False))
+        print(f"blockprov-engine: listening on http://{host if ':' not in host else f'[{host}]'}:{port}", flush=True)
+    web.run_app(app, sock=socks, access_log=None, print=None, handle_signals=True, shutdown_timeout=5)
 
 
 def cmd_serve(args) -> int:

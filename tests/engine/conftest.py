@@ -110,12 +110,15 @@ class Server:
         return self.http.request(method, self.url + path, body=data, headers=h)
 
     def close(self):
+        """SIGTERM, as systemd stops it: a clean shutdown exits 0 within the shutdown timeout."""
         self.proc.terminate()
         try:
-            self.proc.wait(10)
+            rc = self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+            raise AssertionError("blockprov-engine serve ignored SIGTERM") from None
+        assert rc == 0, f"blockprov-engine serve exited {rc} on SIGTERM: {self.proc.stdout.read()[-2000:]}"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

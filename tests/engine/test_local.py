@@ -34,7 +34,9 @@ class Local:
 
     def close(self) -> str:
         self.proc.terminate()
-        return self.proc.communicate(timeout=10)[1]
+        err = self.proc.communicate(timeout=10)[1]
+        assert self.proc.returncode == 0, err
+        return err
 
 
 def test_serve_local_serves_and_follows_the_file(tmp_path):
