@@ -39,17 +39,20 @@ def test_stage_order():
 
 def test_every_command_in_the_units_parses():
     from blockprov.cli import _parser
+    from blockprov_engine.cli import _parser as engine_parser
 
     for f in UNITS.glob("*.service"):
-        argv = unit(f.name).get("Service", "ExecStart").split()[1:]
-        _parser().parse_args(argv)  # raises SystemExit on a typo
+        argv = unit(f.name).get("Service", "ExecStart").split()
+        (engine_parser() if argv[0].endswith("blockprov-engine") else _parser()).parse_args(argv[1:])  # typo: exit
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 def test_systemd_analyze_verify(tmp_path):
     exe = shutil.which("blockprov") or sys.executable
+    engine = shutil.which("blockprov-engine") or sys.executable
     for f in list(UNITS.glob("*.service")) + list(UNITS.glob("*.target")) + list(UNITS.glob("*.path")):
-        (tmp_path / f.name).write_text(f.read_text().replace("/usr/bin/blockprov", exe))
+        text = f.read_text().replace("/usr/bin/blockprov-engine", engine).replace("/usr/bin/blockprov", exe)
+        (tmp_path / f.name).write_text(text)
     res = subprocess.run(["systemd-analyze", "verify", "--man=no", *sorted(str(p) for p in tmp_path.iterdir())],
                          capture_output=True, text=True, env={"SYSTEMD_LOG_LEVEL": "warning", "PATH": "/usr/bin:/bin"})
     assert res.returncode == 0 and "blockprov" not in res.stderr, res.stderr
