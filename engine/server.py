@@ -173,8 +173,8 @@ class Engine:
         r.add_get("/healthz", self.healthz)
         r.add_get("/openstack", self.versions)
         r.add_get("/openstack/{version}", self.listing)
+        r.add_get("/openstack/content/{n}", self.content)  # before the pattern that would also match it
         r.add_get("/openstack/{version}/{name}", self.metadata)
-        r.add_get("/openstack/content/{n}", self.content)
         if self.store is not None:
             r.add_post("/events", self.post_event)
             r.add_get("/events", self.get_events)
@@ -332,11 +332,9 @@ class Engine:
         return out
 
     async def _status(self, iid: str) -> dict:
-        evs = await asyncio.to_thread(self.store.events, iid, 0, 1_000_000)
-        final = [e for e in evs if e["event"].get("name") == FINAL_STAGE and e["event"].get("event_type") == "finish"]
-        last = evs[-1] if evs else None
-        return {"initialized": bool(final), "result": final[-1]["event"].get("result") if final else None,
-                "events": len(evs), "last_event": last}
+        n, last, final = await asyncio.to_thread(self.store.summary, iid, FINAL_STAGE, "finish")
+        return {"initialized": final is not None, "result": final["event"].get("result") if final else None,
+                "events": n, "last_event": last}
 
     async def list_instances(self, request):
         self._auth(request)

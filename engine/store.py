@@ -22,7 +22,7 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS instances (id TEXT PRIMARY KEY, version BIGINT NOT NULL,
        created DOUBLE PRECISION NOT NULL, updated DOUBLE PRECISION NOT NULL, doc TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS events (seq {serial}, instance TEXT NOT NULL, received DOUBLE PRECISION NOT NULL,
-       event TEXT NOT NULL)""",
+       name TEXT NOT NULL, event_type TEXT NOT NULL, event TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS events_by_instance ON events (instance, seq)",
 ]
 
@@ -147,8 +147,9 @@ class Store:
 
     def add_event(self, iid: str, event: dict) -> int:
         with self.lock, self._tx() as cur:
-            cur.execute(self._q("INSERT INTO events (instance, received, event) VALUES (?, ?, ?) RETURNING seq"),
-                        (iid, time.time(), json.dumps(event, sort_keys=True)))
+            cur.execute(self._q("INSERT INTO events (instance, received, name, event_type, event) "
+                                "VALUES (?, ?, ?, ?, ?) RETURNING seq"),
+                        (iid, time.time(), event["name"], event["event_type"], json.dumps(event, sort_keys=True)))
             seq = cur.fetchone()[0]
             self._change(cur, "event", iid)
         return seq
@@ -163,6 +164,22 @@ class Store:
             cur.execute(self._q(sql + " ORDER BY seq LIMIT ?"), (*args, limit))
             rows = cur.fetchall()
         return [{"seq": r[0], "instance": r[1], "received": r[2], "event": json.loads(r[3])} for r in rows]
+
+    def summary(self, iid: str, name: str, event_type: str) -> tuple[int, dict | None, dict | None]:
+        """(number of events, the last one, the last one with this name and type) of an instance."""
+        cols = "seq, instance, received, event"
+        with self.lock, self._tx() as cur:
+            cur.execute(self._q("SELECT COUNT(*) FROM events WHERE instance = ?"), (iid,))
+            n = cur.fetchone()[0]
+            cur.execute(self._q(f"SELECT {cols} FROM events WHERE instance = ? ORDER BY seq DESC LIMIT 1"), (iid,))
+            last = cur.fetchone()
+            cur.execute(self._q(f"SELECT {cols} FROM events WHERE instance = ? AND name = ? AND event_type = ? "
+                                "ORDER BY seq DESC LIMIT 1"), (iid, name, event_type))
+            match = cur.fetchone()
+
+        def ev(r):
+            return {"seq": r[0], "instance": r[1], "received": r[2], "event": json.loads(r[3])} if r else None
+        return n, ev(last), ev(match)
 
     def changes(self, since: int) -> list[Change]:
         with self.lock, self._tx() as cur:
