@@ -15,7 +15,6 @@ Usage: python3 bench/engine_load.py [SECONDS] [WATCHERS]
 """
 import asyncio
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -29,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.engine.conftest import TOKEN, Server  # noqa: E402
+from tests.engine.conftest import Server  # noqa: E402
 
 SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 10
 WATCHERS = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
@@ -125,7 +124,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         srv = Server(str(Path(tmp) / "engine.db"))
         try:
-            doc = json.loads(json.dumps({"id": "bench-1", "hostname": "bench1", "source_addresses": ["127.0.0.1"]}))
+            doc = {"id": "bench-1", "hostname": "bench1", "source_addresses": ["127.0.0.1"]}
             assert srv.req("POST", "/v1/instances", doc).status == 201
             body = srv.req("GET", PATH, token=None).data
             ours = throughput(srv.url + PATH)
