@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 CHANNEL = "blockprov_engine"
+LISTENER = "blockprov-engine-listen"  # application_name of the LISTEN connections (pg_stat_activity)
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS changes (seq {serial}, kind TEXT NOT NULL, instance TEXT NOT NULL,
        at DOUBLE PRECISION NOT NULL)""",
@@ -266,7 +267,7 @@ class PostgresStore(Store):
     def _connect(self):
         import psycopg
 
-        return psycopg.connect(self.dsn, autocommit=False)
+        return psycopg.connect(self.dsn, autocommit=False, application_name="blockprov-engine")
 
     def _tx(self):
         return _PgTx(self.conn)
@@ -279,7 +280,7 @@ class PostgresStore(Store):
 
         while not stop.is_set():
             try:
-                with psycopg.connect(self.dsn, autocommit=True) as conn:
+                with psycopg.connect(self.dsn, autocommit=True, application_name=LISTENER) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     since = self._catch_up(conn, since, callback)  # what happened while not listening
                     while not stop.is_set():

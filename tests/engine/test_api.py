@@ -365,3 +365,31 @@ def test_cli_refuses_bad_input_with_exit_2(tmp_path):
     r = engine("serve", "--db", str(db), "--listen", "0.0.0.0:8775", env={**env, "BLOCKPROV_ENGINE_TOKEN": TOKEN})
     assert r.returncode == 2 and "wildcard" in r.stderr
     assert len(engine("token").stdout.strip()) >= 40
+
+
+def test_postgres_listener_that_loses_its_connection_catches_up(pg_db):
+    """The LISTEN connection is killed by the server; changes made meanwhile arrive once it has reconnected."""
+    import psycopg
+
+    a, b = Server(pg_db), Server(pg_db)
+    try:
+        assert a.req("POST", "/v1/instances", minimal(source_addresses=["127.0.0.1"])).status == 201
+        with psycopg.connect(pg_db, autocommit=True) as c:
+            deadline = time.monotonic() + 5
+            while True:
+                killed = c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                   "WHERE application_name = 'blockprov-engine-listen' "
+                                   "AND datname = current_database()").fetchall()
+                if len(killed) == 2:  # both processes' listeners
+                    break
+                assert time.monotonic() < deadline, killed
+                time.sleep(0.05)
+        assert a.req("PUT", "/v1/instances/vm-1/storage", DEF["storage"]).status == 200
+        deadline = time.monotonic() + 10
+        while b.req("GET", "/openstack/latest/storagedata", token=None).status != 200:
+            assert time.monotonic() < deadline, "b never caught up after its listener was killed"
+            time.sleep(0.1)
+        assert json.loads(b.req("GET", "/openstack/latest/storagedata", token=None).data) == DEF["storage"]
+    finally:
+        a.close()
+        b.close()
