@@ -23,7 +23,7 @@ from importlib.resources import files as package_files
 from aiohttp import web
 
 from blockprov_engine import definition, render
-from blockprov_engine.store import Conflict, NotFound, Store
+from blockprov_engine.store import Conflict, NotFound, Store, StoreError
 
 HEADER = "Blockprov-Instance-Id"
 MAX_WAIT = 300.0
@@ -222,6 +222,8 @@ class Engine:
             if e.problems:
                 body["problems"] = [p.to_json() for p in e.problems]
             return _json(body, e.status, e.headers)
+        except StoreError as e:
+            return _json({"error": f"database unavailable: {e}"}, 503, {"Retry-After": "1"})
         except web.HTTPException as e:
             if e.status < 400:
                 raise

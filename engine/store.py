@@ -270,6 +270,11 @@ class PostgresStore(Store):
         return psycopg.connect(self.dsn, autocommit=False, application_name="blockprov-engine")
 
     def _tx(self):
+        if self.conn.closed or self.conn.broken:  # the server restarted or killed us: a fresh connection
+            try:
+                self.conn = self._connect()
+            except Exception as exc:  # noqa: BLE001 - psycopg.OperationalError and friends
+                raise StoreError(f"{self.where()}: {' '.join(str(exc).split())}") from None
         return _PgTx(self.conn)
 
     def _notify(self, cur, seq):
@@ -309,14 +314,21 @@ class _PgTx:
         self.cur = self.conn.cursor()
         return self.cur
 
-    def __exit__(self, exc_type, *_):
+    def __exit__(self, exc_type, exc, _tb):
+        import psycopg
+
         try:
             if exc_type:
-                self.conn.rollback()
+                if not self.conn.broken:
+                    self.conn.rollback()
             else:
                 self.conn.commit()
+        except psycopg.OperationalError as e:
+            raise StoreError(f"postgresql: {' '.join(str(e).split())}") from None
         finally:
             self.cur.close()
+        if isinstance(exc, psycopg.OperationalError):
+            raise StoreError(f"postgresql: {' '.join(str(exc).split())}") from None
 
 
 def open_store(url: str) -> Store:

@@ -393,3 +393,24 @@ def test_postgres_listener_that_loses_its_connection_catches_up(pg_db):
     finally:
         a.close()
         b.close()
+
+
+def test_postgres_write_connection_lost_is_503_then_reconnects(pg_db):
+    import psycopg
+
+    s = Server(pg_db)
+    try:
+        api = OpenAPI(s)
+        assert s.req("POST", "/v1/instances", minimal()).status == 201
+        with psycopg.connect(pg_db, autocommit=True) as c:
+            killed = c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                               "WHERE application_name = 'blockprov-engine' AND datname = current_database()").fetchall()
+        assert len(killed) == 1
+        r = s.req("PUT", "/v1/instances/vm-1/storage", DEF["storage"])
+        if r.status == 503:  # the broken connection was found on this request; the next one reconnects
+            assert "database unavailable" in api.check("/v1/instances/{id}/storage", "PUT", r)["error"]
+            r = s.req("PUT", "/v1/instances/vm-1/storage", DEF["storage"])
+        assert r.status == 200, r.data
+        assert json.loads(s.req("GET", "/v1/instances/vm-1/storage").data) == DEF["storage"]
+    finally:
+        s.close()
