@@ -21,6 +21,15 @@ def sha512(plain: str) -> str:
     return run(["openssl", "passwd", "-6", "-stdin"], input=plain + "\n", timeout=20).stdout.strip()
 
 
+def matches(hashed: str, plain: str) -> bool:
+    """True when ``hashed`` (SHA-512 crypt) is the hash of ``plain``: re-hash with its salt and compare."""
+    from blockprov.storage.run import run
+
+    salt = _salt_of(hashed)
+    return salt is not None and run(["openssl", "passwd", "-6", "-salt", salt, "-stdin"], input=plain + "\n",
+                                    timeout=20).stdout.strip() == hashed
+
+
 def _salt_of(h: str) -> str | None:
     parts = h.split("$")
     return parts[2] if len(parts) >= 4 and parts[1] == "6" and not parts[2].startswith("rounds=") else None
@@ -45,18 +54,10 @@ def sticky(previous: list[str], hasher=None):
     (metadata refresh, reboot-time change detection) would look like a
     password change.
     """
-    from blockprov.storage.run import run
-
     base = hasher or sha512
 
     def h(plain: str) -> str:
-        for old in previous:
-            salt = _salt_of(old)
-            again = run(["openssl", "passwd", "-6", "-salt", salt, "-stdin"], input=plain + "\n",
-                        timeout=20).stdout.strip()
-            if again == old:
-                return old
-        return base(plain)
+        return next((old for old in previous if matches(old, plain)), None) or base(plain)
 
     return h
 

@@ -57,11 +57,10 @@ def datasource_url(cfg: dict, sd) -> str | None:
 
 
 def datasource_headers(cfg: dict, sd) -> dict:
+    from blockprov.sources import dscfg
     from blockprov.sources.http import headers_of
 
-    ds = cfg.get("datasource") if isinstance(cfg.get("datasource"), dict) else {}
-    own = ds.get(getattr(sd, "name", "")) if isinstance(ds.get(getattr(sd, "name", "")), dict) else {}
-    return headers_of(own)
+    return headers_of(dscfg(cfg, getattr(sd, "name", "")))
 
 
 def targets(pol, cfg: dict, sd) -> list[Target]:

@@ -138,11 +138,10 @@ def _run_app(app, addrs) -> None:
 
 def cmd_serve(args) -> int:
     from blockprov_engine.server import Engine
-    from blockprov_engine.store import open_store
 
     addrs = listen_addrs(args.listen, args.allow_wildcard)
     tokens = _tokens(args)
-    store = open_store(_db(args.db))
+    store = _store(args)
     engine = Engine(store, tokens=tokens, trust_header=not args.no_instance_header, hasher=_hasher(),
                     max_body=args.max_body)
     _run_app(engine.app(), addrs)
@@ -214,11 +213,10 @@ def cmd_define(args) -> int:
 
     doc = definition.stored(_checked(args.file), _hasher())
     store = _store(args)
-    others = {a: r.id for r in store.list() if r.id != doc["id"] for a in r.doc.get("source_addresses") or []}
-    for i, a in enumerate(doc.get("source_addresses") or []):
-        if a in others:
-            raise UsageError(f"{args.file}: $.source_addresses[{i}]: {a} is already the address of instance "
-                             f"{others[a]!r}")
+    owners = {a: r.id for r in store.list() for a in r.doc.get("source_addresses") or []}
+    taken = definition.address_problems(doc, owners)
+    if taken:
+        raise UsageError("\n".join(f"{args.file}: {p}" for p in taken))
     try:
         rec = store.create(doc)
         verb = "created"

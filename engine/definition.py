@@ -16,7 +16,7 @@ from functools import lru_cache
 from importlib.resources import files
 from typing import Callable
 
-from blockprov.storage.validate import Problem
+from blockprov.storage.validate import Problem, json_path
 
 
 class DefinitionError(ValueError):
@@ -40,13 +40,6 @@ def _validator():
     return jsonschema.validators.validator_for(s)(s)
 
 
-def _path(parts) -> str:
-    out = "$"
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else f".{p}"
-    return out
-
-
 def _schema_problems(doc) -> list[Problem]:
     out = []
     for e in _validator().iter_errors(doc):
@@ -57,7 +50,7 @@ def _schema_problems(doc) -> list[Problem]:
             msg = "give password or hashed_password, not both"
         elif e.validator == "pattern":
             msg = f"{e.instance!r} is not valid here"
-        out.append(Problem(f"schema.{e.validator}", _path(e.absolute_path), None, msg))
+        out.append(Problem(f"schema.{e.validator}", json_path("$", e.absolute_path), None, msg))
     return out
 
 
@@ -123,6 +116,13 @@ def validate_storage(storage, prefix: str) -> list[Problem]:
     if not isinstance(storage, dict):
         return [Problem("schema.type", prefix, None, "a storage config is a mapping {version: 1, config: [...]}")]
     return errors(storage_validate(storage, prefix))
+
+
+def address_problems(doc: dict, owners: dict[str, str]) -> list[Problem]:
+    """A source address already owned (``owners``: address -> instance id) by another instance."""
+    return [Problem("definition.address_taken", f"$.source_addresses[{i}]", None,
+                    f"{a} is already the address of instance {owners[a]!r}")
+            for i, a in enumerate(doc.get("source_addresses") or []) if owners.get(a, doc["id"]) != doc["id"]]
 
 
 def stored(doc: dict, hasher: Callable[[str], str], iid: str | None = None) -> dict:

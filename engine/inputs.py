@@ -11,15 +11,11 @@ class UsageError(Exception):
 
 def load_doc(path: str):
     """A YAML or JSON file as data (UsageError naming the file and position when it is neither)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read: {exc}") from None
-    import yaml
+    from blockprov.storage.loader import LoadError, yaml_document
 
     try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise UsageError(f"{path}: not valid YAML or JSON{where}") from None
+        return yaml_document(Path(path).read_text(encoding="utf-8"), path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read: {exc}") from None
+    except LoadError as exc:
+        raise UsageError(str(exc)) from None

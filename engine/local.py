@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from blockprov_engine import render
 from blockprov_engine.server import Entry
 
 POLL = 0.1
@@ -39,14 +40,17 @@ class LocalSource:
 
     def load(self) -> None:
         """Read the files into a new Entry; UsageError (exit 2) when they are invalid."""
+        from blockprov.storage.loader import LoadError, load_file
         from blockprov_engine import definition
         from blockprov_engine.inputs import UsageError, load_doc
 
         self._stamp = self._stat()
-        storage = load_doc(str(self.storagedata))
-        if isinstance(storage, dict) and isinstance(storage.get("storage"), dict):
-            storage = storage["storage"]
-        problems = definition.validate_storage(storage, "$")
+        try:
+            loaded = load_file(self.storagedata)  # both forms: storage: {...} or {version, config}
+        except LoadError as exc:
+            raise UsageError(str(exc)) from None
+        storage = loaded.storage
+        problems = definition.validate_storage(storage, loaded.prefix)
         if problems:
             raise UsageError("\n".join(f"{self.storagedata}: {p}" for p in problems))
         if self.definition is not None:
@@ -56,17 +60,14 @@ class LocalSource:
             problems = definition.validate(doc)
             if problems:
                 raise UsageError("\n".join(f"{self.definition}: {p}" for p in problems))
-            doc = definition.stored(doc, sha512, self.instance_id)
-            doc["storage"] = storage
-            overrides = {}
+            doc = {**definition.stored(doc, sha512, self.instance_id), "storage": storage}
+            rendered = None
         else:
             doc = {"id": self._iid(), "hostname": "localhost", "storage": storage}
-            overrides = {"/openstack/latest/meta_data.json": json.dumps({"uuid": doc["id"]}).encode(),
-                         "/openstack/latest/user_data": None, "/openstack/latest/network_data.json": None}
+            rendered = {"/openstack/latest/meta_data.json": json.dumps({"uuid": doc["id"]}).encode(),
+                        "/openstack/latest/storagedata": render.storagedata(storage)}
         digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
-        entry = Entry(doc["id"], int(digest[:12], 16), doc)
-        entry._files = {k: v for k, v in {**entry.files(), **overrides}.items() if v is not None}
-        self.entry = entry
+        self.entry = Entry(doc["id"], int(digest[:12], 16), doc, rendered)
 
     def attach(self, engine, app) -> None:
         async def watch(_app):

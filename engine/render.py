@@ -19,6 +19,10 @@ def file_bytes(f: dict) -> bytes:
     return base64.b64decode(f["content"]) if f.get("encoding") == "base64" else f["content"].encode()
 
 
+def storagedata(storage: dict) -> bytes:
+    return json.dumps(storage, sort_keys=True).encode()
+
+
 def cloud_config(d: dict, files: bool = False, storage: bool = False) -> dict:
     """The generated cloud-config: users, timezone, host keys (and files/storage for forms without their own)."""
     cc: dict = {}
@@ -185,7 +189,7 @@ def openstack(d: dict) -> dict[str, bytes]:
                                                                sort_keys=True).encode()
     out["/openstack/latest/network_data.json"] = json.dumps(network_data(d), sort_keys=True).encode()
     if d.get("storage"):
-        out["/openstack/latest/storagedata"] = json.dumps(d["storage"], sort_keys=True).encode()
+        out["/openstack/latest/storagedata"] = storagedata(d["storage"])
     return out
 
 
@@ -200,7 +204,7 @@ def nocloud(d: dict) -> dict[str, bytes]:
     if d.get("nics") or d.get("dns"):
         out["/network-config"] = json.dumps(network_v1(d), sort_keys=True).encode()
     if d.get("storage"):
-        out["/storagedata"] = json.dumps(d["storage"], sort_keys=True).encode()
+        out["/storagedata"] = storagedata(d["storage"])
     return out
 
 

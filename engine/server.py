@@ -17,7 +17,8 @@ import hmac
 import json
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
 from importlib.resources import files as package_files
 
 from aiohttp import web
@@ -49,17 +50,16 @@ class Entry:
     id: str
     version: int
     doc: dict
-    overrides: dict = field(default_factory=dict)
-    _files: dict | None = None
+    rendered: dict | None = None  # given by serve-local; else rendered on first use
 
     @property
     def etag(self) -> str:
         return f'"{self.id}.{self.version}"'
 
     def files(self) -> dict[str, bytes]:
-        if self._files is None:
-            self._files = {**render.openstack(self.doc), **self.overrides}
-        return self._files
+        if self.rendered is None:
+            self.rendered = render.openstack(self.doc)
+        return self.rendered
 
 
 class Waiters:
@@ -106,10 +106,6 @@ class Catalog:
             if self.by_addr.get(a) == iid:
                 del self.by_addr[a]
 
-    def claimed(self, doc: dict, iid: str) -> list[definition.Problem]:
-        return [definition.Problem("definition.address_taken", f"$.source_addresses[{i}]", None,
-                                   f"{a} is already the address of instance {self.by_addr[a]!r}")
-                for i, a in enumerate(doc.get("source_addresses") or []) if self.by_addr.get(a, iid) != iid]
 
 
 def _json(data, status: int = 200, headers: dict | None = None) -> web.Response:
@@ -353,7 +349,7 @@ class Engine:
         if problems:
             raise ApiError(400, f"{len(problems)} problem(s) in the definition; first: {problems[0]}", problems)
         doc = await asyncio.to_thread(definition.stored, doc, self.hasher, iid)
-        taken = self.catalog.claimed(doc, doc["id"])
+        taken = definition.address_problems(doc, self.catalog.by_addr)
         if taken:
             raise ApiError(409, str(taken[0]), taken)
         return doc
@@ -437,6 +433,7 @@ class Engine:
         return await self._replace(request, rec.id, {**rec.doc, "storage": storage})
 
 
+@lru_cache(maxsize=1)
 def openapi_document() -> bytes:
     """The OpenAPI document, with the definition schema in it (one source for both)."""
     doc = json.loads(package_files("blockprov_engine").joinpath("openapi.json").read_text())

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 CHANNEL = "blockprov_engine"
+CHANGES_SINCE = "SELECT seq, kind, instance FROM changes WHERE seq > ? ORDER BY seq"  # what follow() reads
 LISTENER = "blockprov-engine-listen"  # application_name of the LISTEN connections (pg_stat_activity)
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS changes (seq {serial}, kind TEXT NOT NULL, instance TEXT NOT NULL,
@@ -182,11 +183,6 @@ class Store:
             return {"seq": r[0], "instance": r[1], "received": r[2], "event": json.loads(r[3])} if r else None
         return n, ev(last), ev(match)
 
-    def changes(self, since: int) -> list[Change]:
-        with self.lock, self._tx() as cur:
-            cur.execute(self._q("SELECT seq, kind, instance FROM changes WHERE seq > ? ORDER BY seq"), (since,))
-            return [Change(*r) for r in cur.fetchall()]
-
     def last_change(self) -> int:
         with self.lock, self._tx() as cur:
             cur.execute("SELECT COALESCE(MAX(seq), 0) FROM changes")
@@ -227,8 +223,7 @@ class SQLiteStore(Store):
                 if dv == last:
                     continue
                 last = dv
-                rows = conn.execute("SELECT seq, kind, instance FROM changes WHERE seq > ? ORDER BY seq",
-                                    (since,)).fetchall()
+                rows = conn.execute(CHANGES_SINCE, (since,)).fetchall()
                 if rows:
                     since = rows[-1][0]
                     callback([Change(*r) for r in rows])
@@ -297,9 +292,8 @@ class PostgresStore(Store):
             except psycopg.OperationalError:
                 stop.wait(1.0)  # the server went away: listen again when it is back
 
-    @staticmethod
-    def _catch_up(conn, since, callback) -> int:
-        rows = conn.execute("SELECT seq, kind, instance FROM changes WHERE seq > %s ORDER BY seq", (since,)).fetchall()
+    def _catch_up(self, conn, since, callback) -> int:
+        rows = conn.execute(self._q(CHANGES_SINCE), (since,)).fetchall()
         if rows:
             callback([Change(*r) for r in rows])
             return rows[-1][0]

@@ -59,6 +59,13 @@ class SourceData:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
+def dscfg(cfg: dict, name: str) -> dict:
+    """A datasource's settings: ``cfg["datasource"][name]`` when it is a mapping, else {}."""
+    ds = cfg.get("datasource") or {}
+    v = ds.get(name) if isinstance(ds, dict) else None
+    return v if isinstance(v, dict) else {}
+
+
 @dataclass
 class Context:
     paths: Paths
@@ -66,9 +73,7 @@ class Context:
     stage: str = "local"  # local | net
 
     def dscfg(self, name: str) -> dict:
-        ds = self.cfg.get("datasource") or {}
-        v = ds.get(name) if isinstance(ds, dict) else None
-        return v if isinstance(v, dict) else {}
+        return dscfg(self.cfg, name)
 
     def cmdline(self) -> str:
         for p in (self.paths.inside("/proc/cmdline"), Path("/proc/cmdline")):

@@ -25,17 +25,21 @@ class Loaded:
     source: str
 
 
-def parse_text(text: str, source: str = "<input>") -> Loaded:
+def yaml_document(text: str, source: str = "<input>"):
+    """YAML or JSON text as data; LoadError naming the source, line and column when it is neither."""
     import yaml  # lazy: keep CLI start-up fast
 
     try:
-        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise LoadError(f"{source}: not valid YAML or JSON{where}: {problem}") from None
-    return from_document(doc, source)
+
+
+def parse_text(text: str, source: str = "<input>") -> Loaded:
+    return from_document(yaml_document(text, source), source)
 
 
 def from_document(doc: object, source: str = "<input>") -> Loaded:

@@ -56,7 +56,7 @@ def _validator():
     return cls(schema, format_checker=None)
 
 
-def _json_path(prefix: str, parts) -> str:
+def json_path(prefix: str, parts) -> str:
     out = prefix
     for p in parts:
         out += f"[{p}]" if isinstance(p, int) else f".{p}"
@@ -120,7 +120,7 @@ def _schema_problems(storage: dict, prefix: str) -> list[Problem]:
             msg = e.message
             if e.validator == "additionalProperties":
                 msg = msg.replace("Additional properties are not allowed", "unknown key")
-            out.append(Problem(f"schema.{e.validator}", _json_path(prefix, parts), item_id, msg))
+            out.append(Problem(f"schema.{e.validator}", json_path(prefix, parts), item_id, msg))
     return sorted(set(out), key=lambda p: (p.path, p.code, p.message))
 
 
