@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 
@@ -69,3 +70,21 @@ def events(root: Path) -> list[dict]:
 
 def finished(root: Path, suffix: str) -> list[dict]:
     return [e for e in events(root) if e["event_type"] == "finish" and e["name"].endswith(suffix)]
+
+
+def is_hash_of(hashed: str, plain: str) -> bool:
+    """Whether a SHA-512 crypt hash (from shadow or a rendered config) is of ``plain``: openssl, re-salted."""
+    if not hashed.startswith("$6$"):
+        return False
+    again = subprocess.run(["openssl", "passwd", "-6", "-salt", hashed.split("$")[2], "-stdin"], input=plain + "\n",
+                           capture_output=True, text=True, check=True).stdout.strip()
+    return again == hashed
+
+
+def until(cond, timeout: float, what: str):
+    """Poll ``cond`` until it returns something true (returned) or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (val := cond()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    return val

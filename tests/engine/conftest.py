@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -76,6 +77,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class Held:
+    """A request on its own thread (a held long-poll); ``answer()`` joins it: (response, when it came)."""
+
+    def __init__(self, request):
+        self.out: dict = {}
+        self.thread = threading.Thread(target=self._run, args=(request,), daemon=True)
+        self.thread.start()
+
+    def _run(self, request):
+        self.out["r"] = request()
+        self.out["at"] = time.monotonic()
+
+    def answer(self, timeout: float = 25):
+        self.thread.join(timeout)
+        assert "r" in self.out, "the held request never returned"
+        return self.out["r"], self.out["at"]
 
 
 class Server:

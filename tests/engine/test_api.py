@@ -6,7 +6,6 @@ serves, so the document cannot drift from what the routes return.
 import json
 import subprocess
 import sys
-import threading
 import time
 
 import jsonschema
@@ -14,7 +13,8 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.engine.conftest import TOKEN, Server
+from tests.boot.helpers import until
+from tests.engine.conftest import TOKEN, Held, Server
 
 DEF = yaml.safe_load((ROOT / "tests" / "fixtures" / "engine" / "web1.yaml").read_text())
 IID = DEF["id"]
@@ -229,23 +229,15 @@ def test_etag_304_and_long_poll_woken_by_a_change(server, api):
     assert r.status == 304
     assert server.req("GET", "/openstack/latest/meta_data.json?wait=abc", token=None).status == 400
     assert server.req("GET", "/openstack/latest/meta_data.json?wait=9999", token=None).status == 400
-    out = {}
-
-    def poll():
-        t = time.monotonic()
-        out["r"] = server.req("GET", "/openstack/latest/storagedata?wait=20", token=None, headers={"If-None-Match": tag})
-        out["woke"] = time.monotonic()
-        out["t"] = out["woke"] - t
-
-    th = threading.Thread(target=poll)
-    th.start()
+    held = Held(lambda: server.req("GET", "/openstack/latest/storagedata?wait=20", token=None,
+                                   headers={"If-None-Match": tag}))
     time.sleep(0.5)
     changed = time.monotonic()
     assert server.req("PUT", "/v1/instances/vm-1/storage", DEF["storage"]).status == 200
-    th.join(25)
-    assert out["r"].status == 200 and json.loads(out["r"].data) == DEF["storage"]
-    assert out["r"].headers["ETag"] != tag
-    assert out["woke"] - changed < 2.0, out
+    r, woke = held.answer()
+    assert r.status == 200 and json.loads(r.data) == DEF["storage"]
+    assert r.headers["ETag"] != tag
+    assert woke - changed < 2.0, woke - changed
 
 
 def test_instance_header_ignored_with_no_instance_header(db_url):
@@ -270,21 +262,14 @@ def test_events_webhook_follow_and_initialized(server, api):
     r = server.req("GET", "/events?instance=vm-1")
     page = api.check("/events", "GET", r)
     assert [e["event"]["name"] for e in page["events"]] == ["init-local"]
-    out = {}
-
-    def follow():
-        out["r"] = server.req("GET", f"/events?instance=vm-1&since={page['next']}&wait=20")
-        out["at"] = time.monotonic()
-
-    th = threading.Thread(target=follow)
-    th.start()
+    held = Held(lambda: server.req("GET", f"/events?instance=vm-1&since={page['next']}&wait=20"))
     time.sleep(0.5)
     sent = time.monotonic()
     server.req("POST", "/events", {"name": "modules-final", "event_type": "finish", "result": "SUCCESS"},
                token=None, headers=h)
-    th.join(25)
-    got = api.check("/events", "GET", out["r"])
-    assert [e["event"]["name"] for e in got["events"]] == ["modules-final"] and out["at"] - sent < 2.0
+    r, at = held.answer()
+    got = api.check("/events", "GET", r)
+    assert [e["event"]["name"] for e in got["events"]] == ["modules-final"] and at - sent < 2.0
     status = json.loads(server.req("GET", "/v1/instances/vm-1").data)["status"]
     assert status["initialized"] is True and status["result"] == "SUCCESS" and status["events"] == 2
     assert server.req("GET", "/events?since=x").status == 400
@@ -302,25 +287,17 @@ def test_a_change_in_one_process_wakes_a_watcher_of_another(db_url):
     a, b = Server(db_url), Server(db_url)
     try:
         assert a.req("POST", "/v1/instances", minimal(source_addresses=["127.0.0.1"])).status == 201
-        deadline = time.monotonic() + 5
-        while b.req("GET", "/openstack/latest/meta_data.json", token=None).status != 200:
-            assert time.monotonic() < deadline, "b never learned of the new instance"
-            time.sleep(0.02)
+        until(lambda: b.req("GET", "/openstack/latest/meta_data.json", token=None).status == 200, 5,
+              "b to learn of the new instance")
         tag = b.req("GET", "/openstack/latest/meta_data.json", token=None).headers["ETag"]
-        out = {}
-
-        def poll():
-            out["r"] = b.req("GET", "/openstack/latest/storagedata?wait=20", token=None, headers={"If-None-Match": tag})
-            out["at"] = time.monotonic()
-
-        th = threading.Thread(target=poll)
-        th.start()
+        held = Held(lambda: b.req("GET", "/openstack/latest/storagedata?wait=20", token=None,
+                                  headers={"If-None-Match": tag}))
         time.sleep(0.5)
         sent = time.monotonic()
         assert a.req("PUT", "/v1/instances/vm-1/storage", DEF["storage"]).status == 200
-        th.join(25)
-        assert out["r"].status == 200 and json.loads(out["r"].data) == DEF["storage"]
-        assert out["at"] - sent < 1.0, out["at"] - sent
+        r, at = held.answer()
+        assert r.status == 200 and json.loads(r.data) == DEF["storage"]
+        assert at - sent < 1.0, at - sent
     finally:
         a.close()
         b.close()
@@ -375,20 +352,13 @@ def test_postgres_listener_that_loses_its_connection_catches_up(pg_db):
     try:
         assert a.req("POST", "/v1/instances", minimal(source_addresses=["127.0.0.1"])).status == 201
         with psycopg.connect(pg_db, autocommit=True) as c:
-            deadline = time.monotonic() + 5
-            while True:
-                killed = c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                   "WHERE application_name = 'blockprov-engine-listen' "
-                                   "AND datname = current_database()").fetchall()
-                if len(killed) == 2:  # both processes' listeners
-                    break
-                assert time.monotonic() < deadline, killed
-                time.sleep(0.05)
+            until(lambda: len(c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                        "WHERE application_name = 'blockprov-engine-listen' "
+                                        "AND datname = current_database()").fetchall()) == 2, 5,
+                  "both processes' listeners to be killed")
         assert a.req("PUT", "/v1/instances/vm-1/storage", DEF["storage"]).status == 200
-        deadline = time.monotonic() + 10
-        while b.req("GET", "/openstack/latest/storagedata", token=None).status != 200:
-            assert time.monotonic() < deadline, "b never caught up after its listener was killed"
-            time.sleep(0.1)
+        until(lambda: b.req("GET", "/openstack/latest/storagedata", token=None).status == 200, 10,
+              "b to catch up after its listener was killed")
         assert json.loads(b.req("GET", "/openstack/latest/storagedata", token=None).data) == DEF["storage"]
     finally:
         a.close()

@@ -2,12 +2,11 @@
 import json
 import subprocess
 import sys
-import threading
 import time
 
 import urllib3
 
-from tests.engine.conftest import free_port
+from tests.engine.conftest import Held, free_port
 
 STORAGE = "version: 1\nconfig:\n  - {id: d1, type: disk, serial: vol-1, ptable: gpt}\n"
 
@@ -50,21 +49,14 @@ def test_serve_local_serves_and_follows_the_file(tmp_path):
         assert s.get("/openstack/latest/user_data").status == 404
         tag = r.headers["ETag"]
         assert s.get("/openstack/latest/storagedata", **{"If-None-Match": tag}).status == 304
-        out = {}
-
-        def poll():
-            out["r"] = s.get("/openstack/latest/storagedata?wait=20", **{"If-None-Match": tag})
-            out["at"] = time.monotonic()
-
-        th = threading.Thread(target=poll)
-        th.start()
+        held = Held(lambda: s.get("/openstack/latest/storagedata?wait=20", **{"If-None-Match": tag}))
         time.sleep(0.4)
         changed = time.monotonic()
         f.write_text(STORAGE.replace("vol-1", "vol-2"))
-        th.join(25)
-        assert out["r"].status == 200 and json.loads(out["r"].data)["config"][0]["serial"] == "vol-2"
-        assert out["at"] - changed < 1.0
-        new_tag = out["r"].headers["ETag"]
+        r, at = held.answer()
+        assert r.status == 200 and json.loads(r.data)["config"][0]["serial"] == "vol-2"
+        assert at - changed < 1.0
+        new_tag = r.headers["ETag"]
         f.write_text("version: 1\nconfig: [{id: p, type: partition, device: nowhere, size: 1G}]\n")  # dangling
         time.sleep(0.5)
         r = s.get("/openstack/latest/storagedata")

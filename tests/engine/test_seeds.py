@@ -16,6 +16,7 @@ from blockprov.net.parse import from_ovirt, parse as parse_net
 from blockprov.paths import Paths
 from blockprov.refresh import compose
 from blockprov.sources import Context, azure, configdrive, media, nocloud
+from tests.boot.helpers import is_hash_of
 from tests.conftest import ROOT
 
 DEF = ROOT / "tests" / "fixtures" / "engine" / "web1.yaml"
@@ -36,20 +37,13 @@ def read(img) -> dict:
     return media._read_iso(str(img))
 
 
-def password_matches(hashed: str, plain: str) -> bool:
-    salt = hashed.split("$")[2]
-    again = subprocess.run(["openssl", "passwd", "-6", "-salt", salt, "-stdin"], input=plain + "\n",
-                           capture_output=True, text=True).stdout.strip()
-    return again == hashed
-
-
 def check_common(sd, cfg, defn, files_from_cfg: bool):
     """What every format must carry: id, hostname, users, keys, timezone, host keys, custom user-data, storage."""
     assert sd.instance_id == defn["id"]
     assert sd.local_hostname == defn["hostname"]
     users = {u["name"]: u for u in cfg["users"]}
     admin = users["admin"]
-    assert password_matches(admin["hashed_passwd"], PASSWORD)
+    assert is_hash_of(admin["hashed_passwd"], PASSWORD)
     assert PASSWORD not in json.dumps(cfg)
     assert admin["ssh_authorized_keys"] == defn["users"][0]["authorized_keys"]
     assert admin["sudo"] == "ALL=(ALL) NOPASSWD:ALL" and admin["lock_passwd"] is False

@@ -3,12 +3,11 @@ hotplug enable/disable/status, custom handlers, and net hotplug through the real
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.boot.helpers import bp, isolated_cfg
+from tests.boot.helpers import bp, isolated_cfg, until
 from tests.boot.test_network import make_target
 from tests.conftest import ROOT, need_root_tools
 from tests.udev.metadata import Metadata
@@ -24,14 +23,6 @@ def cc(obj) -> str:
 def events(root: Path) -> list[dict]:
     p = root / "var/log/blockprov/events.jsonl"
     return [json.loads(line) for line in p.read_text().splitlines()] if p.exists() else []
-
-
-def until(cond, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (val := cond()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-    return val
 
 
 class Watch:
