@@ -1,6 +1,6 @@
 """Run external commands: argv lists only, a timeout always, output captured.
 
-A thin wrapper over ``sh`` so every command the agent runs is logged the same
+A thin wrapper over ``sh`` (1.14, as Debian 12 ships it, or 2.x) so every command the agent runs is logged the same
 way and the report can carry its stderr. The time limit is enforced by
 coreutils ``timeout`` rather than sh's ``_timeout``: the latter joins a polling
 thread that adds 100 ms to every command, which made a first apply 1.7 s slower.
@@ -38,7 +38,9 @@ def run(argv: list[str], *, check: bool = True, timeout: float = 120, input: str
             raise CommandError(res)
         return res
     cmd = sh.Command("timeout")
-    kw = dict(_ok_code=list(range(256)), _return_cmd=True, _decode_errors="replace")
+    kw = dict(_ok_code=list(range(256)), _decode_errors="replace")
+    if not sh.__version__.startswith("1."):
+        kw["_return_cmd"] = True  # sh 2 returns str unless asked; sh 1 (Debian 12) always returns the command
     if input is not None:
         kw["_in"] = input
     if env:
