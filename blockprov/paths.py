@@ -27,6 +27,14 @@ class Paths:
         return self.under(self.tgt, "etc/fstab")
 
     @property
+    def crypttab(self) -> Path:
+        return self.under(self.tgt, "etc/crypttab")
+
+    @property
+    def mdadm_conf(self) -> Path:
+        return self.under(self.tgt, "etc/mdadm/mdadm.conf")
+
+    @property
     def state(self) -> Path:
         return self.under(self.root, "var/lib/blockprov")
 

@@ -65,3 +65,23 @@ def from_cfg(dscfg: dict, **defaults) -> Fetch:
             setattr(f, attr, dscfg[key])
     f.headers = headers_of(dscfg) or None
     return f
+
+
+def storagedata_from_url(sd, dscfg: dict) -> None:
+    """``storagedata_url`` in a seed datasource's config: storagedata from an instance-local service.
+
+    The seed's identity and other documents stay; the storage config is the
+    URL's (a 404 means none). When the service cannot be reached the seed's own
+    storagedata is kept and a problem says so: a boot never waits on it.
+    """
+    url = dscfg.get("storagedata_url")
+    if not isinstance(url, str) or not url:
+        return
+    from blockprov.sources import media
+
+    f = from_cfg(dscfg, retries=2, backoff=0.1, timeout=3.0)
+    try:
+        raw = f.get(f.pool(), url)
+        sd.storage_config = None if raw is None else media.parse_structured(url, raw)
+    except SourceError as exc:
+        sd.problems.append(f"storagedata_url: {exc}; the seed's storagedata is used")

@@ -36,6 +36,15 @@ def parse_cmdline(cmdline: str) -> dict | None:
 
 
 def find(ctx: Context) -> SourceData | None:
+    from blockprov.sources import http
+
+    sd = _find(ctx)
+    if sd is not None:
+        http.storagedata_from_url(sd, ctx.dscfg(NAME))
+    return sd
+
+
+def _find(ctx: Context) -> SourceData | None:
     dscfg = ctx.dscfg(NAME)
     cmd = parse_cmdline(ctx.cmdline()) or {}
     seed = cmd.get("s") or dscfg.get("seedfrom")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from blockprov.paths import Paths
+from blockprov.storage import conffiles
 from blockprov.storage import fstab as fstabmod
 from blockprov.storage import plan as planner
 from blockprov.storage.inventory import Inventory, part_path
@@ -20,6 +21,7 @@ class Report:
     steps: list[planner.Step]
     fstab_changed: bool = False
     commands: list[dict] = field(default_factory=list)
+    files_changed: list[str] = field(default_factory=list)  # crypttab, mdadm.conf
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -53,6 +55,35 @@ def fstab_entries(step: planner.Step | None, inv: Inventory, failed: dict[str, s
             continue
         out.append(fstabmod.Entry(spec, e["path"], e["fstype"], e["options"], e["freq"], e["passno"], aliases))
     return out
+
+
+# Steps that bring up what already exists (its contents can be planned only once it is up).
+ACTIVATE = frozenset({"raid-assemble", "crypt-open", "bcache-register", "lv-activate"})
+
+
+def stack_conffiles(model, inv: Inventory, good: set[str], brief) -> tuple[list | None, list | None]:
+    """crypttab entries and mdadm.conf ARRAY lines for the config's stacks that are up (None: no such items)."""
+    crypt = arrays = None
+    for it in model.items:
+        if it["type"] == "dm_crypt":
+            crypt = crypt if crypt is not None else []
+            name = it.get("dm_name") or it["id"]
+            dev = next((d for d in inv.devices.values() if d.kind == "crypt" and d.name == name), None)
+            member = inv.devices.get(dev.members[0]) if dev and dev.members else None
+            if it["id"] not in good or member is None or not member.fsuuid:
+                continue
+            keyfile = it.get("keyfile") or "none"
+            options = ",".join(["luks"] + [o for o in str(it.get("options") or "").split(",") if o and o != "luks"])
+            crypt.append(conffiles.CryptEntry(name, f"UUID={member.fsuuid}", keyfile, options,
+                                              set(member.links) | {member.path}))
+        elif it["type"] == "raid":
+            arrays = arrays if arrays is not None else []
+            name = it.get("name") or it["id"]
+            dev = next((d for d in inv.devices.values() if d.kind == "raid" and d.name == name), None)
+            line = brief(dev.path) if dev is not None and it["id"] in good else None
+            if line:
+                arrays.append(line)
+    return crypt, arrays
 
 
 def _ensure_partition_nodes(model, inv: Inventory) -> bool:
@@ -93,21 +124,38 @@ def apply(model, root: str = "/", target: str | None = None, dry_run: bool = Fal
         from blockprov.storage.execute import Executor
 
         ex = Executor(model, paths, progress)
+        activated: dict[str, str] = {}
+        for _round in range(4):  # each round brings up one more layer of an existing stack
+            acts = [s for s in plan.steps if s.op in ACTIVATE and s.item not in activated]
+            if not acts:
+                break
+            ex.run(acts, lambda failed: [])
+            for s in acts:
+                if s.item not in ex.out.failed:
+                    activated[s.item] = plan.by_id()[s.item].reason
+            inv = look()
+            plan = planner.plan(model, inv, opts)
         fs_step = next((s for s in plan.steps if s.op == "fstab"), None)
-        device_steps = any(s.op != "fstab" for s in plan.steps)
+        todo = [s for s in plan.steps if s.op not in ACTIVATE]
+        device_steps = any(s.op != "fstab" for s in todo)
         # Nothing but fstab to do: the inventory just probed is still the truth; skip re-probing.
-        out = ex.run(plan.steps, lambda failed: fstab_entries(fs_step, look() if device_steps else inv, failed))
-        final = planner.plan(model, look(), opts) if device_steps else plan
+        out = ex.run(todo, lambda failed: fstab_entries(fs_step, look() if device_steps else inv, failed))
+        final_inv = look() if device_steps else inv
+        final = planner.plan(model, final_inv, opts) if device_steps else plan
+        good = {i.id for i in final.items if i.status == "ok"} - set(out.failed)
+        files = ex.write_stack_conffiles(*stack_conffiles(model, final_inv, good, ex.md_brief))
     after = final.by_id()
     items = []
     for ip in plan.items:
         now = after[ip.id]
         if ip.id in out.failed:
             ip = planner.ItemPlan(ip.id, ip.type, "failed", out.failed[ip.id], ip.device)
+        elif ip.id in activated and now.status == "ok":
+            ip = planner.ItemPlan(ip.id, ip.type, "done", activated[ip.id], now.device)
         elif ip.status == "create":
             if now.status == "ok":
                 ip = planner.ItemPlan(ip.id, ip.type, "done", ip.reason, now.device)
             else:
                 ip = planner.ItemPlan(ip.id, ip.type, "failed", f"after apply: {now.status}: {now.reason}", now.device)
         items.append(ip)
-    return Report(items, plan.steps, out.fstab_changed, out.commands)
+    return Report(items, plan.steps, out.fstab_changed, out.commands, files)

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from blockprov.paths import Paths, atomic_write
+from blockprov.storage import conffiles, mkfs
 from blockprov.storage import fstab as fstabmod
-from blockprov.storage import mkfs
+from blockprov.storage.execute_stacks import StackOps
 from blockprov.storage.inventory import part_path
 from blockprov.storage.plan import Step
 from blockprov.storage.probe import read_table
@@ -60,9 +61,12 @@ class Journal:
         atomic_write(self.path, json.dumps(self.data, indent=1, sort_keys=True))
 
 
-class Executor:
+class Executor(StackOps):
+    StepFailed = StepFailed
+
     def __init__(self, model, paths: Paths, progress=None):
         self.m, self.paths, self.progress = model, paths, progress
+        self.alias: dict[str, str] = {}  # planned path -> the node the kernel gave it
         self.out = Outcome()
         self.journal = Journal(paths.storage_journal)
         self.fault_after = int(os.environ.get("BLOCKPROV_FAULT_AFTER_STEP", "0") or 0)
@@ -76,6 +80,13 @@ class Executor:
             raise StepFailed(str(exc)) from None
         self.out.commands.append({"argv": argv, "rc": 0, "stderr": res.stderr[-2000:]})
         return res.stdout
+
+    def real(self, path: str) -> str:
+        return self.alias.get(path, path)
+
+    def settle(self) -> None:
+        if os.path.exists("/run/udev/control"):
+            run(["udevadm", "settle", "--timeout=30"], check=False, timeout=40)
 
     def blocked_by(self, item: str) -> str | None:
         if not item:
@@ -103,6 +114,8 @@ class Executor:
                 if culprit != step.item:
                     self.out.failed.setdefault(step.item, f"depends on failed {culprit}")
                 continue
+            if step.device in self.alias:
+                step = Step(step.op, step.item, self.alias[step.device], step.args)
             try:
                 detail = getattr(self, "op_" + step.op.replace("-", "_"), self.op_unsupported)(step)
             except StepFailed as exc:
@@ -257,8 +270,7 @@ class Executor:
         # partx --update skips logical partitions; the disk is not in use, so delete and re-add.
         self._forget_partitions(dev)
         self.cmd(["partx", "--add", dev], timeout=60)
-        if os.path.exists("/run/udev/control"):
-            run(["udevadm", "settle", "--timeout=10"], check=False, timeout=15)
+        self.settle()
 
     def _verify_table(self, dev: str, ptable: str, slots: list[dict]) -> None:
         label, _id, parts = read_table(dev)
@@ -318,6 +330,28 @@ class Executor:
     def op_swapon(self, step: Step):
         self.cmd(["swapon", step.device])
         return {}
+
+    def write_stack_conffiles(self, crypt: list[conffiles.CryptEntry] | None, arrays: list[str] | None) -> list[str]:
+        """crypttab and mdadm.conf managed blocks; None leaves a file alone. Returns the files changed."""
+        changed = []
+        for path, render, entries in ((self.paths.crypttab, conffiles.render_crypttab, crypt),
+                                      (self.paths.mdadm_conf, conffiles.render_mdadm_conf, arrays)):
+            if entries is None:
+                continue
+            try:
+                old = path.read_text()
+            except FileNotFoundError:
+                old = ""
+            new = render(old, entries)
+            if new != old:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(path, new)
+                changed.append(str(path))
+        return changed
+
+    def md_brief(self, dev: str) -> str | None:
+        res = run(["mdadm", "--detail", "--brief", dev], check=False, timeout=30)
+        return next((ln for ln in res.stdout.splitlines() if ln.startswith("ARRAY")), None)
 
     def write_fstab(self, step: Step, entries: list[fstabmod.Entry]) -> bool:
         path = self.paths.fstab

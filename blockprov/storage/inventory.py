@@ -43,7 +43,12 @@ class Device:
     number: int | None = None
     readonly: bool = False
     name: str | None = None  # md name, dm name, VG/LV name
-    members: list[str] = field(default_factory=list)  # slaves of md/dm/bcache devices
+    members: list[str] = field(default_factory=list)  # slaves of md/dm/bcache devices (md: active ones)
+    spares: list[str] = field(default_factory=list)  # md: members without a slot
+    level: str | None = None  # md: raid0, raid1, raid5, raid6, raid10, linear
+    metadata: str | None = None  # md: superblock version ("1.2")
+    cache_mode: str | None = None  # bcache: writethrough | writeback | writearound | none
+    caches: list[str] = field(default_factory=list)  # bcache: cache devices of the attached cache set
     probe_error: str | None = None  # blkid could not tell what it holds (ambivalent, I/O error): never blank
 
     def in_use(self) -> str | None:
@@ -59,16 +64,20 @@ class Inventory:
     devices: dict[str, Device] = field(default_factory=dict)
     swaps: list[str] = field(default_factory=list)
     mounts: dict[str, str] = field(default_factory=dict)  # mount point -> source device
+    vgs: dict[str, list[str]] = field(default_factory=dict)  # LVM volume group -> its physical volumes
+    lvs: dict[str, dict] = field(default_factory=dict)  # "vg/lv" -> {"path": /dev/dm-N, "size": bytes}
 
     def to_json(self) -> dict:
-        return {"devices": [asdict(d) for d in self.devices.values()], "swaps": self.swaps, "mounts": self.mounts}
+        return {"devices": [asdict(d) for d in self.devices.values()], "swaps": self.swaps, "mounts": self.mounts,
+                "vgs": self.vgs, "lvs": self.lvs}
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, data: dict) -> "Inventory":
-        inv = cls(swaps=list(data.get("swaps", [])), mounts=dict(data.get("mounts", {})))
+        inv = cls(swaps=list(data.get("swaps", [])), mounts=dict(data.get("mounts", {})),
+                  vgs=dict(data.get("vgs", {})), lvs=dict(data.get("lvs", {})))
         names = {f.name for f in fields(Device)}
         for d in data.get("devices", []):
             kw = {k: v for k, v in d.items() if k in names}

@@ -387,51 +387,36 @@ class _Planner:
     def do_unsupported(self, it: dict) -> None:
         if it["type"] == "nvme_controller":
             return self.set(it, _St("ok", "describes a controller; nothing to do"))
-        # Stacked devices: planned structurally; executed only by the stack executors.
-        if it["type"] in ("raid", "lvm_volgroup", "lvm_partition", "dm_crypt", "bcache"):
-            return self.do_stack(it)
+        from blockprov.storage.plan_stacks import PLANNERS
+
+        if it["type"] in PLANNERS:
+            PLANNERS[it["type"]](self, it)
+            return self.plan_stack_partitions(it)
         self.set(it, _St("unsupported", f"{it['type']} is validated and planned only; blockprov does not execute it"))
 
-    def do_stack(self, it: dict) -> None:
-        t = it["type"]
-        name = it.get("dm_name") or it.get("name") or it["id"]
-        if t == "lvm_partition":
-            vg = self.m.by_id[it["volgroup"]]
-            name = f"{vg['name']}-{it['name']}"
-        existing = next((d for d in self.inv.devices.values()
-                         if d.kind in ("raid", "lvm", "crypt", "bcache") and d.name == name), None)
-        path = existing.path if existing else {"raid": f"/dev/md/{name}", "dm_crypt": f"/dev/mapper/{name}",
-                                                "lvm_partition": f"/dev/mapper/{name}"}.get(t, f"/dev/{name}")
-        if it.get("preserve"):
-            if existing or t == "lvm_volgroup":
-                return self.set(it, _St("ok", "preserved", path))
-            return self.set(it, _St("conflict", f"{t} {name} not found", path), {"name": name}, None)
-        if existing:
-            return self.set(it, _St("ok", "already present", path))
-        for key in ("devices", "spare_devices", "volume", "backing_device", "cache_device"):
-            refs = it.get(key)
-            for ref in refs if isinstance(refs, list) else [refs] if refs else []:
-                status, reason, wipe = self.consume(it, ref, MEMBER_SIG[t if t != "lvm_partition" else "lvm_volgroup"])
-                if status not in ("create", "same"):
-                    return self.set(it, _St(status, reason, path))
-                if wipe:
-                    self.steps.append(Step("wipe", it["id"], self.st[ref].device, {"mode": wipe}))
-        args = {k: v for k, v in it.items() if k not in ("id", "type", "preserve", "key")}
-        if "key" in it:
-            args["key"] = "REDACTED"
-        self.steps.append(Step(f"{t}-create", it["id"], path, args))
+    # -- the interface plan_stacks uses ----------------------------------------------
+    def mark(self, it: dict, status: str, reason: str, device: str | None = None, *, new: bool | None = None,
+             expected=None, found=None) -> None:
+        self.set(it, _St(status, reason, device, new=status == "create" if new is None else new), expected, found)
+
+    def add_step(self, op: str, item: str, device: str | None, **args) -> None:
+        self.steps.append(Step(op, item, device, args))
+
+    def plan_stack_partitions(self, it: dict) -> None:
+        """A partition table on a stacked device this plan creates (its size is known only once it exists)."""
+        st = self.st[it["id"]]
         parts = [self.m.by_id[c] for c in self.m.children[it["id"]] if self.m.by_id[c]["type"] == "partition"]
-        if parts:
-            try:
-                for s in layout.compute(None, 512, {"dos": "msdos"}.get(it.get("ptable"), it.get("ptable") or "gpt"),
-                                        parts, self.m.version):
-                    self.slots[s.id] = s
-            except layout.LayoutError as exc:
-                return self.set(it, _St("error", f"partition {exc.item_id} {exc}", path))
-            self.steps.append(Step("ptable", it["id"], path, {
-                "ptable": it.get("ptable") or "gpt", "partitions": [asdict(s) for s in self.slots.values()
-                                                                   if s.id in {p["id"] for p in parts}]}))
-        self.set(it, _St("create", f"create {t} {name}", path, new=True))
+        if not parts or not st.new:
+            return
+        ptable = {"dos": "msdos"}.get(it.get("ptable"), it.get("ptable") or "gpt")
+        try:
+            slots = layout.compute(None, 512, ptable, parts, self.m.version)
+        except layout.LayoutError as exc:
+            return self.set(it, _St("error", f"partition {exc.item_id} {exc}", st.device))
+        for s in slots:
+            self.slots[s.id] = s
+        self.steps.append(Step("ptable", it["id"], st.device, {"ptable": ptable,
+                                                              "partitions": [asdict(s) for s in slots]}))
 
     def fstab_step(self) -> None:
         entries = []

@@ -3,7 +3,10 @@
 Sources: sysfs for topology and sizes, the udev database (read directly, so no
 pyudev import) for serials and WWNs, /dev/disk/by-* for links, one ``blkid -p``
 for every signature, ``sfdisk --json`` for tables as written on disk (this
-machine's kernel may not know the partitions yet), mountinfo and /proc/swaps.
+machine's kernel may not know the partitions yet), mountinfo and /proc/swaps. Stacked devices: md level, members and spares from
+sysfs, names from ``/dev/md``; bcache's cache set and mode from sysfs; LVM
+volume groups and logical volumes from ``pvs``/``lvs``, run only when a probed
+device carries an LVM signature.
 """
 
 from __future__ import annotations
@@ -156,7 +159,58 @@ def probe(scope=None) -> Inventory:
     else:
         deep = _closure(inv, wanted)
     add_signatures(inv, deep)
+    if any(inv.devices[p].fstype == "LVM2_member" for p in deep) or any(d.kind == "lvm" for d in inv.devices.values()):
+        add_lvm(inv)
     return inv
+
+
+def add_lvm(inv: Inventory) -> None:
+    """Volume groups with their PVs and logical volumes with their sizes (``pvs``/``lvs`` JSON reports)."""
+    pvs = run(["pvs", "--reportformat", "json", "-o", "pv_name,vg_name"], check=False, timeout=60)
+    lvs = run(["lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", "vg_name,lv_name,lv_size,lv_dm_path"],
+              check=False, timeout=60)
+    for rep in _reports(pvs.stdout, "pv"):
+        if rep.get("vg_name"):
+            inv.vgs.setdefault(rep["vg_name"], []).append(os.path.realpath(rep["pv_name"]))
+    for rep in _reports(lvs.stdout, "lv"):
+        path = os.path.realpath(rep["lv_dm_path"]) if rep.get("lv_dm_path") else None
+        inv.lvs[f"{rep['vg_name']}/{rep['lv_name']}"] = {"path": path, "size": int(rep["lv_size"] or 0)}
+    for members in inv.vgs.values():
+        members.sort()
+
+
+def _reports(text: str, kind: str) -> list[dict]:
+    try:
+        return [r for rep in json.loads(text).get("report", []) for r in rep.get(kind, [])]
+    except ValueError:
+        return []
+
+
+def md_names() -> dict[str, str]:
+    """/dev/mdN -> the array's name, from the /dev/md/NAME links mdadm and udev make."""
+    out = {}
+    base = Path("/dev/md")
+    for link in base.iterdir() if base.is_dir() else []:
+        out[os.path.realpath(link)] = link.name
+    return out
+
+
+def md_detail(d: Path) -> dict:
+    level = _read(d / "md" / "level") or None
+    active, spares = [], []
+    for m in sorted((d / "md").glob("dev-*")):
+        (spares if _read(m / "slot") == "none" else active).append("/dev/" + os.path.basename(os.path.realpath(m / "block")))
+    return {"level": level, "metadata": _read(d / "md" / "metadata_version") or None, "members": active,
+            "spares": spares}
+
+
+def bcache_detail(d: Path) -> dict:
+    mode = _read(d / "bcache" / "cache_mode")
+    chosen = next((w[1:-1] for w in mode.split() if w.startswith("[")), None)
+    caches = []
+    for c in sorted((d / "bcache" / "cache").glob("cache[0-9]*")):
+        caches.append("/dev/" + Path(os.path.realpath(c)).parent.name)
+    return {"cache_mode": chosen, "caches": caches}
 
 
 def _closure(inv: Inventory, disks: set[str]) -> list[str]:
@@ -193,6 +247,7 @@ def topology() -> Inventory:
     swaps = _read(Path("/proc/swaps")).splitlines()[1:]
     inv.swaps = [s.split()[0] for s in swaps if s.strip()]
     names = sorted(os.listdir(SYS)) if SYS.is_dir() else []
+    mdnames = md_names() if any(n.startswith("md") for n in names) else {}
     for name in names:
         if name.startswith(SKIP_PREFIX):
             continue
@@ -231,5 +286,11 @@ def topology() -> Inventory:
             name=dmname or _read(d / "md" / "array_name") or None,
             members=sorted(f"/dev/{s}" for s in os.listdir(d / "slaves")) if (d / "slaves").is_dir() else [],
         )
+        if kind == "raid":
+            det = md_detail(d)
+            dev.level, dev.metadata, dev.members, dev.spares = det["level"], det["metadata"], det["members"], det["spares"]
+            dev.name = mdnames.get(path, dev.name)
+        elif kind == "bcache":
+            dev.cache_mode, dev.caches = bcache_detail(d).values()
         inv.devices[path] = dev
     return inv

@@ -11,12 +11,14 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 def test_storage_reference_example_validates_and_plans():
     text = (DOCS / "storage-config.md").read_text()
-    block = re.search(r"## Example.*?```yaml\n(.*?)```", text, re.S).group(1)
-    l = loader.parse_text(block)
-    assert validate.errors(validate.validate(l.storage, l.prefix)) == []
-    m = Model.build(l.storage, l.prefix)
-    p = plan(m, blank_inventory(m))
-    assert {i.status for i in p.items} == {"create"}
+    blocks = re.findall(r"#+ Example.*?```yaml\n(.*?)```", text, re.S)
+    assert len(blocks) >= 2
+    for block in blocks:
+        l = loader.parse_text(block)
+        assert validate.errors(validate.validate(l.storage, l.prefix)) == []
+        m = Model.build(l.storage, l.prefix)
+        p = plan(m, blank_inventory(m))
+        assert {i.status for i in p.items} == {"create"}, [(i.id, i.status, i.reason) for i in p.items]
 
 
 def test_every_validation_code_is_documented():

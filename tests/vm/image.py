@@ -60,6 +60,8 @@ HOOK_CUSTOMIZE = [
     'printf "127.0.0.1 localhost\\n" > "$1/etc/hosts"',
     'printf "9p\\n9pnet_virtio\\n" > "$1/etc/modules-load.d/9p.conf"',
     'rm -f "$1/etc/machine-id" && touch "$1/etc/machine-id"',
+    # a network renderer for blockprov's network module, as Debian cloud images have one
+    'chroot "$1" systemctl enable systemd-networkd.service',
     # no mdadm e-mail monitor or periodic checks; nothing else in a test guest wants time
     'for u in mdmonitor.service mdcheck_start.timer mdcheck_continue.timer mdmonitor-oneshot.timer '
     'e2scrub_all.timer e2scrub_reap.service apt-daily.timer apt-daily-upgrade.timer fstrim.timer; '

@@ -1,0 +1,75 @@
+"""The managed blocks of crypttab and mdadm.conf: pure text in, text out, as fstab.
+
+blockprov owns only the lines between its markers (the same markers as in
+fstab). A crypttab line outside the block for the same mapping name or the
+same source device wins, as does an mdadm.conf ARRAY line outside the block
+for the same array UUID: blockprov never adds a duplicate. Unchanged input
+gives byte-identical output, so an idempotent run writes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from blockprov.storage.fstab import BEGIN, END, norm_spec, split
+
+
+@dataclass
+class CryptEntry:
+    name: str
+    source: str  # UUID=... of the LUKS header
+    keyfile: str = "none"
+    options: str = "luks"
+    aliases: set[str] = field(default_factory=set)  # other specs of the same source device
+
+    def line(self) -> str:
+        return f"{self.name}\t{self.source}\t{self.keyfile}\t{self.options}"
+
+
+def _fields(line: str) -> list[str] | None:
+    s = line.strip()
+    return None if not s or s.startswith("#") else s.split()
+
+
+def _rebuild(text: str, block: list[str]) -> str:
+    before, managed, after = split(text)
+    if not block and not managed:
+        return text
+    head = "".join(before)
+    if head and not head.endswith("\n"):
+        head += "\n"
+    body = BEGIN + "\n" + "".join(ln + "\n" for ln in block) + END + "\n" if block else ""
+    return head + body + "".join(after)
+
+
+def render_crypttab(text: str, entries: list[CryptEntry]) -> str:
+    before, _managed, after = split(text)
+    foreign = [f for ln in before + after if (f := _fields(ln)) and len(f) >= 2]
+    names = {f[0] for f in foreign}
+    sources = {norm_spec(f[1]) for f in foreign}
+    block, taken = [], set()
+    for e in entries:
+        if e.name in names or e.name in taken or {norm_spec(a) for a in e.aliases | {e.source}} & sources:
+            continue
+        taken.add(e.name)
+        block.append(e.line())
+    return _rebuild(text, block)
+
+
+ARRAY_UUID = re.compile(r"\bUUID=([0-9a-fA-F:]+)")
+
+
+def render_mdadm_conf(text: str, arrays: list[str]) -> str:
+    """``arrays``: ARRAY lines as ``mdadm --detail --brief`` prints them."""
+    before, _managed, after = split(text)
+    seen = {m.group(1).lower() for ln in before + after
+            if (f := _fields(ln)) and f[0] == "ARRAY" and (m := ARRAY_UUID.search(ln))}
+    block = []
+    for line in arrays:
+        m = ARRAY_UUID.search(line)
+        if m is None or m.group(1).lower() in seen:
+            continue
+        seen.add(m.group(1).lower())
+        block.append(line.strip())
+    return _rebuild(text, block)
