@@ -93,7 +93,11 @@ def main() -> None:
     started: set[str] = set(os.listdir(os.path.join(CTL, "cmd")))
     put(os.path.join(CTL, "boot.json"), {"boot_id": boot_id, "uptime": uptime})
     while True:
-        for name in sorted(os.listdir(os.path.join(CTL, "cmd"))):
+        try:
+            names = sorted(os.listdir(os.path.join(CTL, "cmd")))
+        except OSError:
+            return  # the share is gone: the guest is shutting down
+        for name in names:
             if name.endswith(".json") and name not in started:
                 started.add(name)
                 threading.Thread(target=handle, args=(name,), daemon=True).start()

@@ -138,7 +138,7 @@ def test_1_first_boot_from_an_engine_seed(guest):
         assert sum(1 for ln in fstab.splitlines() if ln.startswith(f"UUID={uuid}\t{path}\t")) == 1, fstab
     cycles = g.run(["journalctl", "-b", "--no-pager", "-g", "ordering cycle"], check=False).stdout
     assert "blockprov" not in cycles, cycles
-    blame = g.run(["systemd-analyze", "blame"]).stdout
+    blame = g.run(["systemd-analyze", "blame"], check=False).stdout  # empty while wait-online still waits
     units = {ln.split()[-1]: ln.split()[0] for ln in blame.splitlines() if "blockprov" in ln}
     report(f"VM scenario 1 (first boot from a config-2 seed): ok; {units}")
 
