@@ -8,5 +8,7 @@ apt-get install -y --no-install-recommends \
     parted libparted-dev pkg-config gcc \
     util-linux fdisk e2fsprogs xfsprogs btrfs-progs dosfstools lvm2 mtools openssl \
     udev passwd iproute2 openssh-client netplan.io ifupdown \
-    postgresql
+    postgresql \
+    qemu-system-x86 qemu-utils mmdebstrap \
+    debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test,engine]'
