@@ -57,7 +57,7 @@ def compose(sys_cfg: dict, sd: SourceData, previous: dict | None = None, parsed=
 
 def refresh(paths: Paths, sys_cfg: dict | None = None) -> Refresh:
     from blockprov import sysconfig
-    from blockprov.sources import Context, SourceError, known, source_module
+    from blockprov.sources import Context, SourceError, find, known, source_module
 
     old = instance.cached(paths)
     if old is None:
@@ -67,7 +67,7 @@ def refresh(paths: Paths, sys_cfg: dict | None = None) -> Refresh:
     sys_cfg = sys_cfg if sys_cfg is not None else sysconfig.load(paths)
     ctx = Context(paths, sys_cfg, stage="net")
     try:
-        new = source_module(old.name).find(ctx)
+        new = find(source_module(old.name), ctx)
     except SourceError as exc:
         raise RefreshError(f"{old.name}: {exc}") from None
     if new is None:

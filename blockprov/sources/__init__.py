@@ -108,6 +108,16 @@ def known(name: str) -> bool:
     return _key(name) in MODULES
 
 
+def find(mod, ctx: Context) -> SourceData | None:
+    """``mod.find``, then a ``storagedata_url`` from its config for the sources that accept one."""
+    sd = mod.find(ctx)
+    if sd is not None and getattr(mod, "STORAGEDATA_URL", False):
+        from blockprov.sources import http
+
+        http.storagedata_from_url(sd, ctx.dscfg(mod.NAME))
+    return sd
+
+
 @dataclass
 class SearchResult:
     found: SourceData | None
@@ -127,7 +137,7 @@ def search(ctx: Context, names: list[str]) -> SearchResult:
             continue
         tried.append(mod.NAME)
         try:
-            found = mod.find(ctx)
+            found = find(mod, ctx)
         except SourceError as exc:
             errors.append(f"{mod.NAME}: {exc}")
             continue

@@ -16,19 +16,11 @@ from blockprov.sources import Context, SourceData, SourceError, media
 
 NAME = "ConfigDrive"
 LOCAL = True
+STORAGEDATA_URL = True  # seeds may take storagedata from an instance-local service
 LABELS = ["config-2", "CONFIG-2"]
 
 
 def find(ctx: Context) -> SourceData | None:
-    from blockprov.sources import http
-
-    sd = _find(ctx)
-    if sd is not None:
-        http.storagedata_from_url(sd, ctx.dscfg(NAME))
-    return sd
-
-
-def _find(ctx: Context) -> SourceData | None:
     for d in ctx.paths.seed("config_drive"):
         if (d / "openstack" / "latest" / "meta_data.json").is_file():
             files = media.read_dir(d)

@@ -14,6 +14,7 @@ from blockprov.sources import Context, SourceData, SourceError, media
 
 NAME = "NoCloud"
 LOCAL = True
+STORAGEDATA_URL = True  # seeds may take storagedata from an instance-local service
 LABELS = ["cidata", "CIDATA"]
 FILES = ("meta-data", "user-data", "vendor-data", "network-config", "storagedata")
 
@@ -36,15 +37,6 @@ def parse_cmdline(cmdline: str) -> dict | None:
 
 
 def find(ctx: Context) -> SourceData | None:
-    from blockprov.sources import http
-
-    sd = _find(ctx)
-    if sd is not None:
-        http.storagedata_from_url(sd, ctx.dscfg(NAME))
-    return sd
-
-
-def _find(ctx: Context) -> SourceData | None:
     dscfg = ctx.dscfg(NAME)
     cmd = parse_cmdline(ctx.cmdline()) or {}
     seed = cmd.get("s") or dscfg.get("seedfrom")

@@ -291,6 +291,7 @@ def topology() -> Inventory:
             dev.level, dev.metadata, dev.members, dev.spares = det["level"], det["metadata"], det["members"], det["spares"]
             dev.name = mdnames.get(path, dev.name)
         elif kind == "bcache":
-            dev.cache_mode, dev.caches = bcache_detail(d).values()
+            det = bcache_detail(d)
+            dev.cache_mode, dev.caches = det["cache_mode"], det["caches"]
         inv.devices[path] = dev
     return inv

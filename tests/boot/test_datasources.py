@@ -269,3 +269,33 @@ def test_azure_agent_command_runs_and_its_failure_is_a_warning(root):
     boot_ok(root)
     st = bp(root, "status", "--long")
     assert st.returncode == 2 and "agent_command" in st.stdout and "exited 4: broken" in st.stdout
+
+
+def test_seed_storagedata_url_overrides_the_seed_and_falls_back_when_down(tmp_path):
+    """`storagedata_url`: the storage config comes from an instance-local service, follows its changes on
+    refresh-metadata, and the seed's own storagedata is used (with a warning) when the service is down."""
+    from tests.udev.metadata import Metadata
+
+    def disk(path):
+        return json.dumps({"version": 1, "config": [{"id": "d", "type": "disk", "path": path}]})
+
+    srv = Metadata(storagedata=disk("/dev/from-url-1"))
+    try:
+        root = tmp_path / "root"
+        isolated_cfg(root, "datasource: {NoCloud: {storagedata_url: '" + srv.url
+                     + "/openstack/latest/storagedata', retries: 0, timeout: 2}}\n")
+        nocloud_seed(root, "instance-id: su-1\n", storagedata=disk("/dev/from-seed"))
+        bp(root, "boot")
+        cached = root / "var/lib/blockprov/instances/su-1/datasource.json"
+        assert json.loads(cached.read_text())["storage_config"]["config"][0]["path"] == "/dev/from-url-1"
+        srv.set("storagedata", disk("/dev/from-url-2"))
+        res = bp(root, "refresh-metadata")
+        assert res.returncode == 0 and "storage" in res.stdout, res.stdout + res.stderr
+        assert json.loads(cached.read_text())["storage_config"]["config"][0]["path"] == "/dev/from-url-2"
+    finally:
+        srv.close()
+    res = bp(root, "refresh-metadata")
+    assert res.returncode == 0, res.stderr
+    sd = json.loads(cached.read_text())
+    assert sd["storage_config"]["config"][0]["path"] == "/dev/from-seed"
+    assert any("storagedata_url" in p for p in sd["problems"]), sd["problems"]
