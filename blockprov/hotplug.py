@@ -52,6 +52,18 @@ def boot_finished(paths: Paths) -> bool:
     return paths.result.exists()
 
 
+def metadata_read_at(paths: Paths) -> float:
+    """When the instance data in hand was last read (the boot's datasource read or a refresh), wall clock.
+
+    A disk queued before that moment was there when the metadata was read, so
+    the metadata-lag wait does not apply to it (coldplug events at boot).
+    """
+    try:
+        return paths.instance_data.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def last_per_device(events: list[spool.Event]) -> dict[str, spool.Event]:
     """Device -> its last event (kernel order): the state the batch must reach (pure)."""
     out: dict[str, spool.Event] = {}
@@ -129,7 +141,8 @@ def disk_state(devname: str) -> list:
                 props = udev_props(f.read().strip())
         except OSError:
             return []
-        out.append([n, size] + [props.get(k, "") for k in ("ID_PART_TABLE_UUID", "ID_FS_TYPE", "ID_FS_UUID")])
+        out.append([n, size] + [props.get(k, "") for k in ("ID_SERIAL", "ID_PART_TABLE_UUID", "ID_FS_TYPE",
+                                                            "ID_FS_UUID")])
     out.append(sorted(mounted_from(devname, _mounts())))
     return out
 
@@ -159,8 +172,8 @@ class Settled:
         return cls(digest, data.get("disks", {}) if data.get("digest") == digest else {})
 
     def unchanged(self, e: spool.Event) -> bool:
-        if e.action != "change":
-            return False  # an add may be a different disk behind the same name
+        if e.action != "change" and (e.action, e.props.get("DEVTYPE")) != ("add", "partition"):
+            return False  # a disk's add may be a different disk behind the same name; a partition's is its disk's
         disk = disk_of(e.device)
         return disk in self.disks and self.disks[disk] == disk_state(disk)
 
@@ -180,10 +193,16 @@ class Processor:
 
         self.paths = paths
         self.log = OutputLog(paths)
-        self.sd = instance.cached(paths)
-        self.cfg = instance.load_config(paths)
+        self.reload()
         self.reporter = Reporter(paths, self.cfg or {}, self.log)
         self._runner = None  # the stage runner (system config, boot lock) only when a module must run
+
+    def reload(self) -> None:
+        """The instance data as stored now: a refresh-metadata or watch may have changed it since the last batch."""
+        from blockprov import instance
+
+        self.sd = instance.cached(self.paths)
+        self.cfg = instance.load_config(self.paths)
 
     @property
     def runner(self):
@@ -204,6 +223,7 @@ class Processor:
     def handle(self, batch: Batch) -> None:
         from blockprov import policy
 
+        self.reload()
         if self.sd is None or self.cfg is None:
             for e in batch.events:
                 batch.note(e, WARN, "no instance (the boot found no datasource); nothing to apply")
@@ -260,8 +280,9 @@ class Processor:
         if not fresh:
             return
         out = self._storage()
+        read_at = metadata_read_at(self.paths)
         unnamed = [e for e in fresh if e.action == "add" and e.props.get("DEVTYPE") == "disk"
-                   and e.device not in out.detail.get("disks", set())]
+                   and e.device not in out.detail.get("disks", set()) and not 0 < e.queued < read_at]
         if unnamed:
             out = self._wait_for_metadata(unnamed, out)
         for e in fresh:
@@ -302,14 +323,17 @@ class Processor:
         limit = _number((self.cfg.get("hotplug") or {}).get("metadata_timeout"), DEFAULT_METADATA_TIMEOUT)
         state = {"out": out}
 
+        state["digest"] = self.storage_digest()
+
         def attempt() -> bool:
             try:
                 r = refresh(self.paths)
             except RefreshError as exc:
                 self.log(f"hotplug: metadata refresh failed: {exc}")
                 return False
-            if r.changed:
-                self.sd, self.cfg = r.sd, r.cfg
+            self.sd, self.cfg = r.sd, r.cfg
+            if self.storage_digest() != state["digest"]:
+                state["digest"] = self.storage_digest()
                 state["out"] = self._storage()
             disks = state["out"].detail.get("disks", set())
             return all(e.device in disks for e in unnamed)
@@ -431,8 +455,27 @@ def _lock(paths: Paths):
     return f
 
 
-def process(paths: Paths) -> int:
-    """Handle every queued event; returns at once if another processor runs (it will see new events)."""
+DEFAULT_LINGER = 60.0
+LINGER_POLL = 0.05
+
+
+def linger_seconds(paths: Paths) -> float:
+    """``hotplug.linger`` from the instance's config: how long an idle processor waits for the next event."""
+    from blockprov import instance
+
+    return max(0.0, _number(((instance.load_config(paths) or {}).get("hotplug") or {}).get("linger"), DEFAULT_LINGER))
+
+
+def process(paths: Paths, linger: float | None = None) -> int:
+    """Handle every queued event; returns at once if another processor runs (it will see new events).
+
+    Once the queue is empty the processor stays ``linger`` seconds (default:
+    ``hotplug.linger``) for the next event, so an attach soon after boot or a
+    burst pays no interpreter start-up. While it waits it holds no lock and
+    marks itself with ``hotplug/lingering.<pid>``: the udev helper then only
+    queues, and starts nothing.
+    """
+    linger = linger_seconds(paths) if linger is None else linger
     while True:
         lock = _lock(paths)
         if lock is None:
@@ -449,11 +492,36 @@ def process(paths: Paths) -> int:
                     spool.done(paths, batch.events)
             finally:
                 if proc is not None:
-                    proc.close()
+                    proc.close()  # the boot lock too: a lingering processor blocks nobody
         finally:
             lock.close()
-        if not spool.pending(paths):  # an event queued after the last take, while the lock was still held
+        if spool.pending(paths):  # an event queued after the last take, while the lock was still held
+            continue
+        if linger <= 0 or not _linger(paths, linger):
             return 0
+
+
+def _linger(paths: Paths, seconds: float) -> bool:
+    """Wait up to ``seconds`` for a queued event; True when one came.
+
+    The marker goes before the last look at the queue: the helper writes its
+    event before it looks for markers, so an event is either seen here or
+    starts a new processor.
+    """
+    marker = paths.run / "hotplug" / f"lingering.{os.getpid()}"
+    marker.touch()
+    try:
+        if any(m != marker and os.path.isdir(f"/proc/{m.name.rpartition('.')[2]}")
+               for m in marker.parent.glob("lingering.*")):
+            return bool(spool.pending(paths))  # one lingering processor is enough
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if spool.pending(paths):
+                return True
+            time.sleep(LINGER_POLL)
+    finally:
+        marker.unlink(missing_ok=True)
+    return bool(spool.pending(paths))
 
 
 def kick(paths: Paths) -> None:

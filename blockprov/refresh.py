@@ -3,14 +3,17 @@
 The same source that booted the instance is crawled again; when its data
 differs, the cache (``instances/<iid>/datasource.json``), the merged
 ``config.json`` and ``run/blockprov/instance-data*.json`` are rewritten. An
-unchanged source writes nothing. A different instance-id is refused: a new
+unchanged source writes nothing but the mtime of ``instance-data.json`` (when
+the metadata was last read). A different instance-id is refused: a new
 instance is provisioned by a boot, not by a refresh.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 
 from blockprov import instance
@@ -31,6 +34,7 @@ class Refresh:
     changed: list[str] = field(default_factory=list)  # names from PARTS whose data differs
     sd: SourceData | None = None
     cfg: dict | None = None
+    problems: list[str] = field(default_factory=list)  # a changed storage config that does not validate
 
 
 def digests(sd: SourceData) -> dict[str, str]:
@@ -78,9 +82,26 @@ def refresh(paths: Paths, sys_cfg: dict | None = None) -> Refresh:
     before, after = digests(old), digests(new)
     changed = [p for p in PARTS if before[p] != after[p]]
     if not changed:
+        with contextlib.suppress(OSError):
+            os.utime(paths.instance_data)  # its mtime says when the metadata was last read (hotplug uses it)
         return Refresh([], old, instance.load_config(paths))
     cfg, _problems = compose(sys_cfg, new, instance.load_config(paths))
     instance.activate(paths, new)
     instance.save_config(paths, new.instance_id, cfg)
     instance.write_instance_data(paths, new, cfg)
-    return Refresh(changed, new, cfg)
+    return Refresh(changed, new, cfg, check_storage(paths, new) if "storage" in changed else [])
+
+
+def check_storage(paths: Paths, sd: SourceData) -> list[str]:
+    """Validate changed storagedata now: its problems are told at once, and a valid document is remembered
+    (``storage-schema-verdicts.json``), so the hotplug that usually follows skips the schema check."""
+    from blockprov.storage import loader, validate
+
+    if not sd.storage_config:
+        return []
+    try:
+        loaded = loader.from_document(sd.storage_config, "storagedata")
+    except loader.LoadError as exc:
+        return [str(exc)]
+    probs = validate.validate(loaded.storage, loaded.prefix, paths.cache / "storage-schema-verdicts.json")
+    return [str(p) for p in validate.errors(probs)]

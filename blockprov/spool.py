@@ -28,6 +28,7 @@ def queue_dir(paths: Paths) -> Path:
 class Event:
     file: str  # spool file name ("" for events made in-process)
     props: dict[str, str] = field(default_factory=dict)
+    queued: float = 0.0  # when the helper wrote it (file mtime, wall clock); 0 for events made in-process
 
     @property
     def action(self) -> str:
@@ -80,7 +81,8 @@ def take(paths: Paths) -> list[Event]:
     out = []
     for name in pending(paths):
         try:
-            out.append(Event(name, parse((q / name).read_bytes())))
+            raw = (q / name).read_bytes()
+            out.append(Event(name, parse(raw), (q / name).stat().st_mtime))
         except FileNotFoundError:
             continue
     out.sort(key=lambda e: (e.seqnum, e.file))

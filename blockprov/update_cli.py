@@ -106,7 +106,7 @@ def hotplug_status(paths: Paths, args) -> int:
 def hotplug_process(paths: Paths, args) -> int:
     from blockprov.hotplug import process
 
-    return process(paths)
+    return process(paths, args.linger)
 
 
 def hotplug_handle(paths: Paths, args) -> int:
@@ -127,7 +127,7 @@ def hotplug_handle(paths: Paths, args) -> int:
     if not boot_finished(paths):
         print("queued: the boot has not finished; the final stage processes the queue")
         return EXIT_OK
-    return process(paths)
+    return process(paths, linger=0)
 
 
 def _udev_props(dev: str) -> dict[str, str]:
@@ -151,6 +151,8 @@ def cmd_refresh_metadata(paths: Paths, args) -> int:
         print(f"blockprov refresh-metadata: {exc}", file=sys.stderr)
         return EXIT_FAIL
     print(f"changed: {', '.join(r.changed)}" if r.changed else "unchanged")
+    for p in r.problems:
+        print(f"blockprov refresh-metadata: storagedata is invalid, it will not be applied: {p}", file=sys.stderr)
     return EXIT_OK
 
 

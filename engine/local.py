@@ -1,9 +1,11 @@
 """``serve-local``: one instance's metadata from files on this machine, re-read when they change.
 
 The storagedata file (and the definition file, when given) is checked every
-100 ms; a change makes a new version, so watchers holding ``?wait=`` hear of
+100 ms; a change that has stood still for one check (so an editor or ``cat >``
+is done writing) makes a new version, and watchers holding ``?wait=`` hear of
 it at once. A file that becomes invalid keeps the last good version and says
-why on stderr: an instance is never handed a half-written config.
+why on stderr, and is read again at its next change. Writers that replace the
+file by a rename are never seen half-written.
 """
 
 from __future__ import annotations
@@ -72,15 +74,19 @@ class LocalSource:
     def attach(self, engine, app) -> None:
         async def watch(_app):
             async def loop():
+                seen = self._stamp
                 while True:
                     await asyncio.sleep(POLL)
-                    if self._stat() == self._stamp:
+                    now = self._stat()
+                    if now == self._stamp:
+                        continue
+                    if now != seen:  # still changing: look again at the next check
+                        seen = now
                         continue
                     old = self.entry
                     try:
-                        self.load()
+                        self.load()  # records the stat it read under, so a later change is seen
                     except Exception as exc:  # noqa: BLE001 - keep serving the last good version
-                        self._stamp = self._stat()
                         print(f"blockprov-engine: {exc}; still serving version {old.version}", file=sys.stderr,
                               flush=True)
                         continue

@@ -138,9 +138,20 @@ def apply(model, root: str = "/", target: str | None = None, dry_run: bool = Fal
         fs_step = next((s for s in plan.steps if s.op == "fstab"), None)
         todo = [s for s in plan.steps if s.op not in ACTIVATE]
         device_steps = any(s.op != "fstab" for s in todo)
-        # Nothing but fstab to do: the inventory just probed is still the truth; skip re-probing.
-        out = ex.run(todo, lambda failed: fstab_entries(fs_step, look() if device_steps else inv, failed))
-        final_inv = look() if device_steps else inv
+        # Nothing but fstab to do: the inventory just probed is still the truth; skip re-probing. The fstab
+        # step comes after every device step, so what it probed is also the final state.
+        after_devices: list[Inventory] = []
+
+        def after() -> Inventory:
+            ex.settle()  # the events our own steps caused are handled: udev's database is whole again
+            return look()
+
+        def entries(failed):
+            after_devices.append(after() if device_steps else inv)
+            return fstab_entries(fs_step, after_devices[-1], failed)
+
+        out = ex.run(todo, entries)
+        final_inv = after_devices[-1] if after_devices else after() if device_steps else inv
         final = planner.plan(model, final_inv, opts) if device_steps else plan
         good = {i.id for i in final.items if i.status == "ok"} - set(out.failed)
         files = ex.write_stack_conffiles(*stack_conffiles(model, final_inv, good, ex.md_brief))

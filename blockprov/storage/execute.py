@@ -71,6 +71,7 @@ class Executor(StackOps):
         self.journal = Journal(paths.storage_journal)
         self.fault_after = int(os.environ.get("BLOCKPROV_FAULT_AFTER_STEP", "0") or 0)
         self.count = 0
+        self.locks: dict[str, int] = {}  # whole disk -> fd holding a BSD LOCK_EX on it
 
     def cmd(self, argv: list[str], timeout: float = 300, input=None) -> str:
         try:
@@ -85,8 +86,38 @@ class Executor(StackOps):
         return self.alias.get(path, path)
 
     def settle(self) -> None:
+        """Wait for udev; releases our disk locks first (udev defers a locked disk's events: settle would hang)."""
+        self.unlock_disks()
         if os.path.exists("/run/udev/control"):
             run(["udevadm", "settle", "--timeout=30"], check=False, timeout=40)
+
+    def lock_disk(self, disk: str) -> None:
+        """Own the disk while its table and new partitions are written (systemd's block device locking).
+
+        With a BSD ``LOCK_EX`` on the whole disk, systemd-udevd neither probes it
+        nor re-reads its partition table after our writes (which would remove and
+        re-add the partitions we are formatting): its events wait until the lock
+        goes at the end of the run, so no ``udevadm settle`` is needed in between.
+        """
+        import fcntl
+
+        if disk in self.locks:
+            return
+        try:
+            fd = os.open(disk, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError:
+            return  # not a device node we can open (tests with regular files): nothing to coordinate
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # waits while udev is processing the disk (it holds LOCK_SH)
+        except OSError:
+            os.close(fd)
+            return
+        self.locks[disk] = fd
+
+    def unlock_disks(self) -> None:
+        for fd in self.locks.values():
+            os.close(fd)
+        self.locks.clear()
 
     def blocked_by(self, item: str) -> str | None:
         if not item:
@@ -106,27 +137,30 @@ class Executor(StackOps):
         return seen
 
     def run(self, steps: list[Step], fstab_entries) -> Outcome:
-        for step in steps:
-            if step.op == "fstab":
-                continue
-            culprit = self.blocked_by(step.item)
-            if culprit:
-                if culprit != step.item:
-                    self.out.failed.setdefault(step.item, f"depends on failed {culprit}")
-                continue
-            if step.device in self.alias:
-                step = Step(step.op, step.item, self.alias[step.device], step.args)
-            try:
-                detail = getattr(self, "op_" + step.op.replace("-", "_"), self.op_unsupported)(step)
-            except StepFailed as exc:
-                self.out.failed[step.item] = str(exc)
-                continue
-            self.journal.record(step, detail)
-            if step.item not in self.out.done:
-                self.out.done.append(step.item)
-            self.count += 1
-            if self.fault_after and self.count >= self.fault_after:
-                os._exit(99)  # test hook: simulate a crash right after this step
+        try:
+            for step in steps:
+                if step.op == "fstab":
+                    continue
+                culprit = self.blocked_by(step.item)
+                if culprit:
+                    if culprit != step.item:
+                        self.out.failed.setdefault(step.item, f"depends on failed {culprit}")
+                    continue
+                if step.device in self.alias:
+                    step = Step(step.op, step.item, self.alias[step.device], step.args)
+                try:
+                    detail = getattr(self, "op_" + step.op.replace("-", "_"), self.op_unsupported)(step)
+                except StepFailed as exc:
+                    self.out.failed[step.item] = str(exc)
+                    continue
+                self.journal.record(step, detail)
+                if step.item not in self.out.done:
+                    self.out.done.append(step.item)
+                self.count += 1
+                if self.fault_after and self.count >= self.fault_after:
+                    os._exit(99)  # test hook: simulate a crash right after this step
+        finally:
+            self.unlock_disks()  # before the fstab entries are probed (they settle udev)
         fs = next((s for s in steps if s.op == "fstab"), None)
         if fs is not None:
             self.out.fstab_changed = self.write_fstab(fs, fstab_entries(self.out.failed))
@@ -197,6 +231,7 @@ class Executor(StackOps):
         import parted
 
         dev = step.device
+        self.lock_disk(dev)
         ptable = step.args["ptable"]
         slots = sorted(step.args["partitions"], key=lambda s: (s["kind"] == "logical", s["number"]))
         if ptable == "gpt" and [s["number"] for s in slots] != list(range(1, len(slots) + 1)):
@@ -270,7 +305,8 @@ class Executor(StackOps):
         # partx --update skips logical partitions; the disk is not in use, so delete and re-add.
         self._forget_partitions(dev)
         self.cmd(["partx", "--add", dev], timeout=60)
-        self.settle()
+        if dev not in self.locks:
+            self.settle()
 
     def _verify_table(self, dev: str, ptable: str, slots: list[dict]) -> None:
         label, _id, parts = read_table(dev)
@@ -290,6 +326,7 @@ class Executor(StackOps):
 
         s = step.args["partition"]
         dev = step.device
+        self.lock_disk(dev)
         try:
             device = parted.getDevice(dev)
             disk = parted.newDisk(device)

@@ -228,6 +228,7 @@ def _closure(inv: Inventory, disks: set[str]) -> list[str]:
 
 def add_signatures(inv: Inventory, paths: list[str]) -> None:
     sigs, errors = _blkid(paths)
+    tables = []
     for path in paths:
         dev = inv.devices[path]
         dev.probe_error = errors.get(path)
@@ -236,7 +237,19 @@ def add_signatures(inv: Inventory, paths: list[str]) -> None:
         dev.fsuuid = s.get("UUID") or None
         dev.label = s.get("LABEL") or None
         if s.get("PTTYPE") and dev.kind != "part":
-            dev.ptable, dev.ptuuid, dev.parts = read_table(path)
+            tables.append(dev)
+    for dev, table in zip(tables, _read_tables([d.path for d in tables])):
+        dev.ptable, dev.ptuuid, dev.parts = table
+
+
+def _read_tables(paths: list[str]) -> list:
+    """One ``sfdisk --json`` per disk, run side by side: they wait on I/O, not on us."""
+    if len(paths) < 2:
+        return [read_table(p) for p in paths]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(4, len(paths))) as pool:
+        return list(pool.map(read_table, paths))
 
 
 def topology() -> Inventory:
@@ -269,13 +282,17 @@ def topology() -> Inventory:
             kind = "lvm" if dmuuid.startswith("LVM-") else "crypt" if dmuuid.startswith("CRYPT-") else "other"
         elif name.startswith("bcache"):
             kind = "bcache"
+        # virtio-blk has it in the disk's own directory, SCSI/NVMe under device/: the kernel's word, for the
+        # moments when udev's database is being rewritten (an event in flight) and has no ID_SERIAL
+        sysfs_serial = "" if is_part else (_read(d / "serial") or _read(d / "device" / "serial")).strip()
         dev = Device(
             path=path, kind=kind, size=size,
             sector_size=int(_read(d / "queue" / "logical_block_size", "512") or 512) if not is_part
             else int(_read(d.resolve().parent / "queue" / "logical_block_size", "512") or 512),
             serial=props.get("ID_SERIAL_SHORT") or props.get("ID_SCSI_SERIAL") or props.get("ID_SERIAL")
-            or _read(d / "device" / "serial") or None,
-            serial_ids=sorted({props[k] for k in ("ID_SERIAL", "ID_SERIAL_SHORT", "ID_SCSI_SERIAL") if props.get(k)}),
+            or sysfs_serial or None,
+            serial_ids=sorted({props[k] for k in ("ID_SERIAL", "ID_SERIAL_SHORT", "ID_SCSI_SERIAL") if props.get(k)}
+                              | ({sysfs_serial} if sysfs_serial else set())),
             wwn=props.get("ID_WWN_WITH_EXTENSION") or props.get("ID_WWN") or _read(d / "wwid") or None,
             links=sorted(links.get(path, [])),
             mountpoints=mounted.get(devno, []),

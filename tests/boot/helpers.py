@@ -40,6 +40,8 @@ def isolated_cfg(root: Path, text: str = "", full: bool = False) -> None:
         lean.unlink(missing_ok=True)
     else:
         lean.write_text("init_local_modules: []\ninit_modules: []\nconfig_modules: []\n")
+    # Processors started by a test end with it (the lingering processor has its own test).
+    (d / "00-test-linger.cfg").write_text("hotplug: {linger: 0}\n")
     (d / "00-test.cfg").write_text("datasource: {NoCloud: {search_devices: false}, ConfigDrive: {search_devices: false}}\n"
                                    + text)
 

@@ -66,6 +66,29 @@ def test_serve_local_serves_and_follows_the_file(tmp_path):
     assert "still serving version" in err and "$.config[0].device [p]" in err
 
 
+def test_serve_local_never_serves_a_file_caught_mid_write(tmp_path):
+    """`cat > file` truncates, then writes: neither the empty file nor a prefix of the new one is served."""
+    f = tmp_path / "storagedata.yaml"
+    f.write_text(STORAGE)
+    s = Local("--storagedata", str(f), "--instance-id", "local-1")
+    try:
+        for n in range(2, 6):
+            items = "".join(f"  - {{id: d{i}, type: disk, serial: vol-{i}}}\n" for i in range(1, n + 1))
+            with open(f, "w") as out:  # truncated here
+                time.sleep(0.03)
+                out.write("version: 1\nconfig:\n")
+                out.flush()
+                time.sleep(0.03)
+                out.write(items)
+            deadline = time.monotonic() + 5
+            while len(json.loads(s.get("/openstack/latest/storagedata").data)["config"]) != n:
+                assert time.monotonic() < deadline, f"the whole file ({n} items) is never served"
+                time.sleep(0.05)
+    finally:
+        err = s.close()
+    assert "still serving" not in err, err
+
+
 def test_serve_local_with_a_definition(tmp_path):
     from tests.conftest import ROOT
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from blockprov.storage.fstab import managed_paths
-from tests.boot.helpers import bp, isolated_cfg
+from tests.boot.helpers import bp, isolated_cfg, until
 from tests.udev.metadata import Metadata
 
 STORAGE_ONLY = "init_local_modules: []\ninit_modules: [storage]\nconfig_modules: []\nfinal_modules: []\n"
@@ -203,3 +203,75 @@ def test_events_during_boot_wait_for_the_final_stage(tmp_path, udev, loops, md):
     inst.idle()
     assert inst.mounted("/early") == dev + "p1"
     assert not inst.queued()
+
+
+def test_disks_present_when_the_metadata_was_read_do_not_wait_for_it(tmp_path, udev, loops, md):
+    """Coldplug events queued before the boot read the metadata are judged by that metadata, without a wait."""
+    md.set("storagedata", storagedata(volume("hp-named", "/named")))
+    inst = Instance(tmp_path, udev, loops, md, "hotplug: {metadata_timeout: 20}\n")
+    other = inst.attach("hp-not-named")  # queued before the boot: no processor runs before the final stage
+    named = inst.attach("hp-named")
+    subprocess.run(["udevadm", "settle"], check=True)
+    assert len(inst.queued()) >= 2
+    t = time.monotonic()
+    inst.boot()
+    inst.idle()
+    assert time.monotonic() - t < 15, "no metadata-lag wait for disks the boot's metadata already saw"
+    assert inst.mounted("/named") == named + "p1"
+    assert blkid(other, "PTTYPE") == "" and blkid(other, "TYPE") == ""
+    left = [e for e in inst.reports(other) if e["action"] == "add"]
+    assert left and "does not name this disk; left alone" in left[-1]["description"]
+    storagedata_reads = len([r for r in md.requests if r.endswith("/storagedata")])
+    assert storagedata_reads <= 2, md.requests  # the boot's read(s), no retry loop
+
+
+def test_a_refresh_made_elsewhere_reaches_a_running_processor(tmp_path, udev, loops, md):
+    """The processor re-reads the stored instance data per batch: `blockprov refresh-metadata` run meanwhile counts."""
+    md.set("storagedata", storagedata())
+    inst = Instance(tmp_path, udev, loops, md, "hotplug: {metadata_timeout: 6}\n")
+    inst.boot()
+    inst.attach("hp-stray")  # never named: the processor re-reads the metadata for 6 s
+    time.sleep(1.0)
+    assert inst.processing()
+    md.set("storagedata", storagedata(volume("hp-second", "/second")))
+    bp(inst.root, "refresh-metadata", check=True)  # stored now; the processor's own refreshes see no change
+    dev = inst.attach("hp-second")
+    inst.idle()
+    assert inst.mounted("/second") == dev + "p1"
+    assert [e for e in inst.reports(dev) if e["action"] == "add"][-1]["result"] == "SUCCESS"
+
+
+def _processors(root: Path) -> list[int]:
+    out = []
+    for p in Path("/proc").iterdir():
+        try:
+            argv = (p / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if p.name.isdigit() and b"process" in argv and str(root).encode() in argv:
+            out.append(int(p.name))
+    return out
+
+
+def test_an_idle_processor_lingers_for_the_next_event_and_blocks_nobody(tmp_path, udev, loops, md):
+    md.set("storagedata", storagedata(volume("hp-l1", "/l1"), volume("hp-l2", "/l2"), volume("hp-l3", "/l3")))
+    inst = Instance(tmp_path, udev, loops, md, "hotplug: {linger: 8}\n")
+    inst.boot()
+    d1 = inst.attach("hp-l1")
+    inst.idle()
+    assert inst.mounted("/l1") == d1 + "p1"
+    markers = list((inst.root / "run/blockprov/hotplug").glob("lingering.*"))
+    assert len(markers) == 1 and _processors(inst.root) == [int(markers[0].name.split(".")[1])]
+    pid = _processors(inst.root)[0]
+    res = bp(inst.root, "apply", "storage", "--no-refresh", timeout=30)  # the boot lock is free meanwhile
+    assert res.returncode == 3 and "ran storage" in res.stdout, res.stdout + res.stderr  # 3: l2, l3 wait
+    d2 = inst.attach("hp-l2")
+    inst.idle()
+    assert inst.mounted("/l2") == d2 + "p1"
+    assert _processors(inst.root) == [pid]  # the same process took the event: the helper started none
+    until(lambda: not _processors(inst.root), 20, "the processor to end after 8 idle seconds")
+    assert not list((inst.root / "run/blockprov/hotplug").glob("lingering.*"))
+    (inst.root / "run/blockprov/hotplug/lingering.999999999").touch()  # a processor killed mid-linger
+    d3 = inst.attach("hp-l3")
+    inst.idle()
+    assert inst.mounted("/l3") == d3 + "p1"

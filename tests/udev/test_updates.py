@@ -84,7 +84,18 @@ def test_refresh_metadata_and_apply_storage(tmp_path, loops, md):
     assert (root / "run/blockprov/instance-data.json").read_bytes() == before
     md.set("storagedata", f"version: 1\nconfig:\n  - {{id: d, type: disk, path: {dev}}}\n"
                           "  - {id: f, type: format, volume: d, fstype: ext4, label: applied}\n")
-    assert bp(root, "refresh-metadata", check=True).stdout.strip() == "changed: storage"
+    md.set("storagedata", f"version: 1\nconfig:\n  - {{id: d, type: disk, path: {dev}}}\n"
+                          "  - {id: f, type: format, volume: d, fstype: ext4, lable: applied}\n")
+    res = bp(root, "refresh-metadata", check=True)  # the refresh worked; the config it brought is bad
+    assert res.stdout.strip() == "changed: storage"
+    assert "storagedata is invalid" in res.stderr and "$.config[1] [f]" in res.stderr, res.stderr
+    md.set("storagedata", f"version: 1\nconfig:\n  - {{id: d, type: disk, path: {dev}}}\n"
+                          "  - {id: f, type: format, volume: d, fstype: ext4, label: applied}\n")
+    verdicts = root / "var/cache/blockprov/storage-schema-verdicts.json"
+    known = json.loads(verdicts.read_text())["valid"] if verdicts.exists() else []
+    res = bp(root, "refresh-metadata", check=True)
+    assert res.stdout.strip() == "changed: storage" and res.stderr == ""
+    assert len(json.loads(verdicts.read_text())["valid"]) == len(known) + 1  # remembered for the apply
     data = json.loads((root / "run/blockprov/instance-data.json").read_text())
     assert data["ds"]["storage_config"]["config"][0]["path"] == dev
     assert blkid(dev, "TYPE") == ""  # refreshed, not applied

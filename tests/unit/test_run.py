@@ -42,3 +42,10 @@ def test_timeout_kills_and_says_so():
 def test_env_adds_to_the_inherited_environment():
     res = run(["sh", "-c", 'echo "$INSTANCE_ID:${PATH:+has-path}"'], env={"INSTANCE_ID": "i-7"})
     assert res.stdout == "i-7:has-path\n"
+
+
+def test_timeout_ends_what_the_command_started_too():
+    t = time.monotonic()
+    res = run(["sh", "-c", "sleep 30 & sleep 30"], check=False, timeout=0.5)  # the child keeps the pipes open
+    assert time.monotonic() - t < 5
+    assert res.returncode == 124

@@ -9,9 +9,11 @@ half a file:
 - host: ``cmd/<n>.json`` = {argv, timeout, input, op}; one thread per command;
 - guest: ``res/<n>.json`` = {rc, stdout, stderr, elapsed} (``rc`` 124 on timeout).
 
-``op: await-hotplug`` is built in: it times, on the guest's monotonic clock, a
-disk with a given serial appearing in sysfs and a mount point appearing in
-mountinfo (the hotplug latency users feel).
+``op: await-hotplug`` is built in: it times, on the guest's monotonic clock,
+from udev's first sight of a new disk with a given serial (its
+``USEC_INITIALIZED``, CLOCK_MONOTONIC) to its mount point appearing in
+mountinfo: the hotplug latency users feel. It writes ``res/<n>.started`` once
+it has listed the disks already there, so the host plugs only after that.
 """
 
 import json
@@ -52,18 +54,35 @@ def serial_of(name: str) -> str:
         return ""
 
 
-def await_hotplug(cmd: dict) -> dict:
+def udev_initialized(name: str) -> float | None:
+    """When udev first processed the device (seconds, CLOCK_MONOTONIC), from its database."""
+    try:
+        with open(f"/sys/class/block/{name}/dev") as f:
+            majmin = f.read().strip()
+        with open(f"/run/udev/data/b{majmin}") as f:
+            for line in f:
+                if line.startswith("I:"):
+                    return int(line[2:]) / 1e6
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def await_hotplug(cmd: dict, started) -> dict:
     serial, target, deadline = cmd["serial"], cmd["mountpoint"], time.monotonic() + cmd.get("timeout", 30)
     seen = {n for n in os.listdir("/sys/class/block")}
+    started()
     appeared = mounted = None
     name = None
     while time.monotonic() < deadline:
         now = time.monotonic()
-        if appeared is None:
+        if name is None:
             for n in os.listdir("/sys/class/block"):
                 if n not in seen and serial_of(n) == serial:
-                    appeared, name = now, n
-        else:
+                    name = n
+        if name is not None and appeared is None:
+            appeared = udev_initialized(name)
+        if appeared is not None:
             with open("/proc/self/mountinfo") as f:
                 if any(line.split()[4] == target for line in f):
                     mounted = now
@@ -78,7 +97,10 @@ def await_hotplug(cmd: dict) -> dict:
 def handle(name: str) -> None:
     with open(os.path.join(CTL, "cmd", name)) as f:
         cmd = json.load(f)
-    res = await_hotplug(cmd) if cmd.get("op") == "await-hotplug" else run(cmd)
+    if cmd.get("op") == "await-hotplug":
+        res = await_hotplug(cmd, lambda: put(os.path.join(CTL, "res", name[:-5] + ".started"), {}))
+    else:
+        res = run(cmd)
     put(os.path.join(CTL, "res", name), res)
 
 

@@ -154,6 +154,12 @@ class Guest:
         tmp.rename(self.ctl / "cmd" / name)
         return name
 
+    def watch(self, cmd: dict, timeout: float = 30) -> str:
+        """Submit a driver op that acknowledges its start (await-hotplug); return once it has started."""
+        name = self.submit(cmd)
+        self._until((self.ctl / "res" / (name[:-5] + ".started")).exists, timeout, f"command {name} to start")
+        return name
+
     def result(self, name: str, timeout: float) -> Result:
         f = self.ctl / "res" / name
         self._until(f.exists, timeout, f"command {name}")
