@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,14 +31,16 @@ class Report:
         return out
 
 
-def fstab_entries(step: planner.Step | None, inv: Inventory, failed: dict[str, str]) -> list[fstabmod.Entry]:
+def fstab_entries(step: planner.Step | None, inv: Inventory, failed: dict[str, str],
+                  node=lambda path: path) -> list[fstabmod.Entry]:
+    """``node`` maps a planned path (/dev/vg/lv, /dev/md/NAME) to the kernel node the inventory is keyed by."""
     if step is None:
         return []
     out = []
     for e in step.args["entries"]:
         if e["item"] in failed or e["format"] in failed:
             continue
-        dev = inv.devices.get(e["device"] or "")
+        dev = inv.devices.get(e["device"] or "") or inv.devices.get(node(e["device"]) if e["device"] else "")
         aliases = {e["device"]} if e["device"] else set()
         spec = e.get("spec")
         if dev is not None:
@@ -61,10 +64,15 @@ def fstab_entries(step: planner.Step | None, inv: Inventory, failed: dict[str, s
 ACTIVATE = frozenset({"raid-assemble", "crypt-open", "bcache-register", "lv-activate"})
 
 
-def stack_conffiles(model, inv: Inventory, good: set[str], brief) -> tuple[list | None, list | None]:
-    """crypttab entries and mdadm.conf ARRAY lines for the config's stacks that are up (None: no such items)."""
+def stack_conffiles(model, inv: Inventory, good: set[str], brief) -> tuple:
+    """crypttab entries and mdadm.conf ARRAY lines for the config's stacks that are up (None: no such items),
+    and the names of those that are not (their existing lines are kept)."""
     crypt = arrays = None
+    held: dict[str, set[str]] = {"crypt": set(), "raid": set()}
     for it in model.items:
+        if it["type"] in ("dm_crypt", "raid") and it["id"] not in good:
+            held["crypt" if it["type"] == "dm_crypt" else "raid"].add(
+                (it.get("dm_name") if it["type"] == "dm_crypt" else it.get("name")) or it["id"])
         if it["type"] == "dm_crypt":
             crypt = crypt if crypt is not None else []
             name = it.get("dm_name") or it["id"]
@@ -83,7 +91,7 @@ def stack_conffiles(model, inv: Inventory, good: set[str], brief) -> tuple[list 
             line = brief(dev.path) if dev is not None and it["id"] in good else None
             if line:
                 arrays.append(line)
-    return crypt, arrays
+    return crypt, arrays, held
 
 
 def _ensure_partition_nodes(model, inv: Inventory) -> bool:
@@ -148,7 +156,7 @@ def apply(model, root: str = "/", target: str | None = None, dry_run: bool = Fal
 
         def entries(failed):
             after_devices.append(after() if device_steps else inv)
-            return fstab_entries(fs_step, after_devices[-1], failed)
+            return fstab_entries(fs_step, after_devices[-1], failed, lambda p: os.path.realpath(ex.real(p)))
 
         out = ex.run(todo, entries)
         final_inv = after_devices[-1] if after_devices else after() if device_steps else inv

@@ -356,7 +356,15 @@ class Executor(StackOps):
             fat = item["fstype"][3:]
         self.cmd(mkfs.argv(a["fstype"], step.device, a.get("label"), a.get("uuid"), a.get("extra_options"), fat),
                  timeout=1800)
+        self.tell_udev(step.device)
         return {"fstype": a["fstype"]}
+
+    def tell_udev(self, dev: str) -> None:
+        """A change event for a device udev does not watch (device-mapper, md), so its database and
+        /dev/disk/by-uuid links show the new filesystem: a boot mounts fstab's UUID= through those links."""
+        name = os.path.basename(os.path.realpath(dev))
+        if name.startswith(("dm-", "md")) and os.path.exists("/run/udev/control"):
+            run(["udevadm", "trigger", "--action=change", f"/sys/class/block/{name}"], check=False, timeout=30)
 
     def op_mount(self, step: Step):
         target = step.args["target"]
@@ -368,18 +376,20 @@ class Executor(StackOps):
         self.cmd(["swapon", step.device])
         return {}
 
-    def write_stack_conffiles(self, crypt: list[conffiles.CryptEntry] | None, arrays: list[str] | None) -> list[str]:
+    def write_stack_conffiles(self, crypt: list[conffiles.CryptEntry] | None, arrays: list[str] | None,
+                              held: dict[str, set[str]]) -> list[str]:
         """crypttab and mdadm.conf managed blocks; None leaves a file alone. Returns the files changed."""
         changed = []
-        for path, render, entries in ((self.paths.crypttab, conffiles.render_crypttab, crypt),
-                                      (self.paths.mdadm_conf, conffiles.render_mdadm_conf, arrays)):
+        for path, render, entries, keep in (
+                (self.paths.crypttab, conffiles.render_crypttab, crypt, held.get("crypt", set())),
+                (self.paths.mdadm_conf, conffiles.render_mdadm_conf, arrays, held.get("raid", set()))):
             if entries is None:
                 continue
             try:
                 old = path.read_text()
             except FileNotFoundError:
                 old = ""
-            new = render(old, entries)
+            new = render(old, entries, frozenset(keep))
             if new != old:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write(path, new)

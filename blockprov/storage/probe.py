@@ -141,7 +141,13 @@ def mountinfo() -> tuple[dict[str, list[str]], dict[str, str]]:
         sep = f.index("-")
         point = f[4].encode().decode("unicode_escape")
         by_devno.setdefault(f[2], []).append(point)
-        mounts[point] = f[sep + 2]
+        source = f[sep + 2]
+        if source.startswith("/dev/"):
+            # /dev/mapper/vg-lv, /dev/md/NAME...: the kernel node by device number, as the inventory names it
+            node = os.path.realpath(f"/sys/dev/block/{f[2]}")
+            if node != f"/sys/dev/block/{f[2]}" and os.path.isdir(node):
+                source = "/dev/" + os.path.basename(node)
+        mounts[point] = source
     return by_devno, mounts
 
 

@@ -122,3 +122,17 @@ def test_crypttab_and_mdadm_conf_blocks_never_duplicate_and_are_stable():
     assert conf.count("ARRAY") == 1 and conffiles.render_mdadm_conf(conf, [arr]) == conf
     foreign = "ARRAY /dev/md0 UUID=AA:BB:CC:DD\n"
     assert conffiles.render_mdadm_conf(foreign, [arr]) == foreign
+
+
+def test_lines_of_stacks_that_are_not_up_are_kept():
+    e = conffiles.CryptEntry("cryptdata", "UUID=aaaa-bbbb")
+    arr = "ARRAY /dev/md0 metadata=1.2 name=vm1:md0 UUID=46920e90:878c969f:0782bbb5:7a4ab7f3"
+    crypttab = conffiles.render_crypttab("", [e])
+    mdconf = conffiles.render_mdadm_conf("", [arr])
+    # the array is in conflict now: no entries come from this run, the names are held
+    assert conffiles.render_crypttab(crypttab, [], frozenset({"cryptdata"})) == crypttab
+    assert conffiles.render_mdadm_conf(mdconf, [], frozenset({"md0"})) == mdconf
+    # removed from the config: not held, the lines go
+    assert "cryptdata" not in conffiles.render_crypttab(crypttab, [], frozenset())
+    assert "ARRAY" not in conffiles.render_mdadm_conf(mdconf, [], frozenset())
+    assert conffiles.array_name("ARRAY /dev/md/data metadata=1.2 UUID=1:2:3:4") == "data"

@@ -90,9 +90,12 @@ class Guest:
                 "-virtfs", f"local,path={self.ctl},mount_tag=ctl,security_model=none,id=ctl"]
         for i, port in enumerate(self.free_ports, 1):
             argv += ["-device", f"pcie-root-port,id={port},bus=pcie.0,chassis={i},slot={i}"]
-        for d in self.disks.values():
-            argv += ["-drive", f"if=none,id={d.node},file={d.file},format=qcow2,cache=unsafe",
-                     "-device", f"virtio-blk-pci,drive={d.node},serial={d.serial},id=dev-{d.serial}"]
+        for i, d in enumerate(self.disks.values(), len(self.free_ports) + 1):
+            # each on its own root port, so a boot disk can be unplugged (replaced) too
+            d.port = f"bp{i}"
+            argv += ["-device", f"pcie-root-port,id={d.port},bus=pcie.0,chassis={i},slot={i}",
+                     "-drive", f"if=none,id={d.node},file={d.file},format=qcow2,cache=unsafe",
+                     "-device", f"virtio-blk-pci,drive={d.node},serial={d.serial},id=dev-{d.serial},bus={d.port}"]
         if self.cdrom:
             argv += ["-device", "virtio-scsi-pci,id=scsi",
                      "-drive", f"if=none,id=cd,file={self.cdrom},format=raw,media=cdrom,readonly=on",
@@ -199,8 +202,9 @@ class Guest:
                 break
         else:
             raise GuestError(f"{disk.serial}: no DEVICE_DELETED within {timeout} s")
-        if disk.port:
+        if disk.port and disk.port.startswith("rp"):  # plugged by plug(): its node was added by blockdev-add
             self.qmp.cmd("blockdev-del", **{"node-name": disk.node})
+        if disk.port:
             self.free_ports.append(disk.port)
         disk.plugged, disk.port = False, None
         self.disks.pop(disk.serial, None)
