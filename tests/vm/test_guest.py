@@ -20,7 +20,7 @@ import yaml
 
 from tests.vm.conftest import ROOT, install, new_guest, report
 
-CORPUS = ROOT.parent / "shared" / "corpus" / "curtin"
+CORPUS = ROOT / "tests" / "fixtures" / "curtin-corpus"  # a copy of ../shared/corpus/curtin
 MAC = "52:54:00:12:34:56"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIVmTierKey0000000000000000000000000000000 admin@vm"
 PASSPHRASE = "vm-tier-luks-passphrase"
