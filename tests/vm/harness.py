@@ -41,6 +41,7 @@ class Disk:
     node: str
     plugged: bool = False
     port: str | None = None
+    fmt: str = "qcow2"
 
 
 class Guest:
@@ -67,6 +68,13 @@ class Guest:
         self.n += 1
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(f), size], check=True)
         d = Disk(serial, f, f"n{self.n}")
+        self.disks[serial] = d
+        return d
+
+    def file_disk(self, serial: str, image: Path) -> Disk:
+        """An existing raw image (an ISO, say) as a read-only virtio disk with this serial."""
+        self.n += 1
+        d = Disk(serial, image, f"n{self.n}", fmt="raw")
         self.disks[serial] = d
         return d
 
@@ -187,8 +195,8 @@ class Guest:
     # -- hotplug ------------------------------------------------------------------
     def plug(self, disk: Disk) -> None:
         port = self.free_ports.pop(0)
-        self.qmp.cmd("blockdev-add", driver="qcow2", **{"node-name": disk.node},
-                     file={"driver": "file", "filename": str(disk.file)})
+        self.qmp.cmd("blockdev-add", driver=disk.fmt, **{"node-name": disk.node}, **(
+            {"read-only": True} if disk.fmt == "raw" else {}), file={"driver": "file", "filename": str(disk.file)})
         self.qmp.cmd("device_add", driver="virtio-blk-pci", id=f"dev-{disk.serial}", drive=disk.node,
                      serial=disk.serial, bus=port)
         disk.plugged, disk.port = True, port

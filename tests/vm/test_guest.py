@@ -7,6 +7,7 @@ built from this checkout. The scenarios run in order on one guest to keep CI tim
 3. hotplug of a virtio-blk disk named in storagedata served by `blockprov-engine serve-local` in the guest,
    mounted within 2 s of guest time; unplug;
 4. raid1 + LUKS + LVM + ext4 and bcache stacks from class B curtin corpus configs, each re-run all `ok`;
+   (4c) vfat and iso9660 mounts;
 5. the preserved raid stack after a member disk was replaced: `conflict`, nothing written.
 """
 
@@ -258,6 +259,35 @@ def test_4b_bcache(guest):
     assert g.run(["findmnt", "-n", "-o", "TARGET", "/mnt/bcache/boot"]).stdout.strip() == "/mnt/bcache/boot"
     check_rerun(g, "/root/bcache.yaml", "/mnt/bcache", ["/mnt/bcache/etc/fstab"])
     report(f"VM scenario 4b (bcache from bcache_basic.yaml): ok; {root} writeback, re-run all ok")
+
+
+def test_4c_vfat_and_iso9660_mounts(guest):
+    """A new FAT32 partition and an existing ISO 9660 volume (the seed image on a read-only disk), mounted."""
+    g = guest
+    fat, iso = g.new_disk("fat-1", "1G"), g.file_disk("iso-1", g.dir / "seed.iso")
+    items = [{"id": "fd", "type": "disk", "serial": "fat-1", "ptable": "gpt"},
+             {"id": "fp", "type": "partition", "device": "fd", "size": "256M"},
+             {"id": "ff", "type": "format", "volume": "fp", "fstype": "fat32", "label": "VMFAT"},
+             {"id": "fm", "type": "mount", "device": "ff", "path": "/fat"},
+             {"id": "id", "type": "disk", "serial": "iso-1", "preserve": True},
+             {"id": "if", "type": "format", "volume": "id", "fstype": "iso9660", "preserve": True},
+             {"id": "im", "type": "mount", "device": "if", "path": "/seed", "options": "ro"}]
+    g.write("/root/misc.yaml", storage_doc(items))
+    for d in (fat, iso):
+        g.plug(d)
+    g.run(["udevadm", "settle"])
+    rc, rep = apply(g, "/root/misc.yaml", "/mnt/misc")
+    assert rc == 0 and {i["status"] for i in rep["items"]} <= {"done", "ok"}, rep["items"]
+    mounts = {t: json.loads(g.run(["findmnt", "-J", "-o", "TARGET,SOURCE,FSTYPE,OPTIONS", "--mountpoint", t]).stdout)
+              ["filesystems"][0] for t in ("/mnt/misc/fat", "/mnt/misc/seed")}
+    assert mounts["/mnt/misc/fat"]["fstype"] == "vfat" and blkid(g, mounts["/mnt/misc/fat"]["source"])["LABEL"] == "VMFAT"
+    assert mounts["/mnt/misc/seed"]["fstype"] == "iso9660" and "ro" in mounts["/mnt/misc/seed"]["options"].split(",")
+    assert "meta_data.json" in g.run(["find", "/mnt/misc/seed", "-name", "meta_data.json"]).stdout
+    fstab = g.run(["cat", "/mnt/misc/etc/fstab"]).stdout
+    assert any(ln.split("\t")[1:3] == ["/fat", "vfat"] for ln in fstab.splitlines() if "\t" in ln), fstab
+    assert any(ln.split("\t")[1:4] == ["/seed", "iso9660", "ro"] for ln in fstab.splitlines() if "\t" in ln), fstab
+    check_rerun(g, "/root/misc.yaml", "/mnt/misc", ["/mnt/misc/etc/fstab"])
+    report("VM scenario 4c (vfat partition and preserved iso9660 volume): ok; both mounted, re-run all ok")
 
 
 def test_5_preserved_stack_with_a_replaced_member_is_a_conflict(guest):
