@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("--last", type=int, default=10, help="how many recent events to show")
     hp = hs.add_parser("process", help="handle the queued events (what the udev helper starts)")
     hp.add_argument("--linger", type=float, default=None, metavar="SECONDS",
-                    help="then wait this long for more events (default: hotplug.linger, 60)")
+                    help="then wait this long for more events (default: hotplug.linger, 300)")
     h = hs.add_parser("handle", help="queue one event by hand and process the queue")
     h.add_argument("--subsystem", choices=["block", "net"], required=True)
     h.add_argument("--action", choices=["add", "change", "remove"], required=True)

@@ -455,7 +455,7 @@ def _lock(paths: Paths):
     return f
 
 
-DEFAULT_LINGER = 60.0
+DEFAULT_LINGER = 300.0
 LINGER_POLL = 0.05
 
 

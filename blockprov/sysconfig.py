@@ -48,10 +48,49 @@ def normalize_frequency(value, where: str) -> str:
 
 
 def load(paths: Paths) -> dict:
+    """The merged system config. A valid result is kept in ``run/blockprov/sysconfig.json`` with the files'
+    stat, so the next process (each boot stage, each hotplug) skips importing and running the YAML parser."""
+    import json
+    import os
+
+    from blockprov import __version__
+
+    files = [paths.sysconfig] + (sorted(paths.sysconfig_d.glob("*.cfg")) if paths.sysconfig_d.is_dir() else [])
+    stamp = [__version__, json.dumps(DEFAULTS, sort_keys=True, default=str)]
+    for f in files:
+        try:
+            st = f.stat()
+        except FileNotFoundError:
+            continue
+        except OSError:
+            stamp = None  # unreadable: _parse says why
+            break
+        stamp.append([str(f), st.st_mtime_ns, st.st_size, st.st_ino])
+    cache = paths.run / "sysconfig.json"
+    if stamp is not None:
+        try:
+            kept = json.loads(cache.read_text())
+            if kept.get("stamp") == stamp:
+                return kept["cfg"]
+        except (OSError, ValueError, AttributeError, KeyError):
+            pass
+    cfg = _parse(files)
+    if stamp is not None and os.access(paths.run, os.W_OK):
+        try:
+            text = json.dumps({"stamp": stamp, "cfg": cfg})
+            if json.loads(text)["cfg"] == cfg:  # YAML dates, int keys...: not cached, parsed each time
+                from blockprov.paths import atomic_write
+
+                atomic_write(cache, text, mode=0o600)  # the config may hold reporting credentials
+        except (TypeError, ValueError, OSError):
+            pass
+    return cfg
+
+
+def _parse(files: list) -> dict:
     from blockprov.userdata import load_yaml
 
     cfg = dict(DEFAULTS)
-    files = [paths.sysconfig] + (sorted(paths.sysconfig_d.glob("*.cfg")) if paths.sysconfig_d.is_dir() else [])
     for f in files:
         try:
             text = f.read_bytes()

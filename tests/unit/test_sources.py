@@ -126,6 +126,28 @@ def test_sysconfig_merges_dropins_in_order(tmp_path):
     assert cfg["datasource_list"] == ["ConfigDrive", "None"] and cfg["final_modules"] == ["scripts_user"]
 
 
+def test_sysconfig_is_kept_parsed_until_a_file_changes(tmp_path):
+    paths = write_cfg(tmp_path, "datasource_list: [NoCloud]\n")
+    paths.run.mkdir(parents=True)
+    assert sysconfig.load(paths)["datasource_list"] == ["NoCloud"]
+    cache = paths.run / "sysconfig.json"
+    assert cache.exists() and oct(cache.stat().st_mode & 0o777) == "0o600"
+    kept = cache.read_text()
+    assert sysconfig.load(paths)["datasource_list"] == ["NoCloud"] and cache.read_text() == kept
+    write_cfg(tmp_path, "datasource_list: [Azure]\n", "10-a.cfg")  # a new drop-in
+    assert sysconfig.load(paths)["datasource_list"] == ["Azure"]
+    write_cfg(tmp_path, "datasource_list: [ConfigDrive]\n", "10-a.cfg")  # same size, new mtime
+    assert sysconfig.load(paths)["datasource_list"] == ["ConfigDrive"]
+    (paths.sysconfig_d / "10-a.cfg").unlink()
+    assert sysconfig.load(paths)["datasource_list"] == ["NoCloud"]
+    write_cfg(tmp_path, "datasource_list: [NoCloud]\nwhen: 2026-11-22\n", "20-date.cfg")  # no JSON form
+    assert str(sysconfig.load(paths)["when"]) == "2026-11-22"
+    assert "2026" not in cache.read_text()
+    write_cfg(tmp_path, "final_modules: [no_such_module]\n", "30-bad.cfg")
+    with pytest.raises(sysconfig.ConfigError):
+        sysconfig.load(paths)
+
+
 def test_module_entry_forms(tmp_path):
     cfg = {"final_modules": ["scripts_user", ["scripts_per_boot", "once-per-instance"],
                              {"name": "scripts-vendor", "frequency": "always", "args": {"x": 1}}]}
