@@ -7,7 +7,7 @@ built from this checkout. The scenarios run in order on one guest to keep CI tim
 3. hotplug of a virtio-blk disk named in storagedata served by `blockprov-engine serve-local` in the guest,
    mounted within 2 s of guest time; unplug;
 4. raid1 + LUKS + LVM + ext4 and bcache stacks from class B curtin corpus configs, each re-run all `ok`;
-   (4c) vfat and iso9660 mounts;
+   (4c) vfat and iso9660 mounts; (4d) LUKS2 with a keyfile + LVM with an LV wipe, then preserved;
 5. the preserved raid stack after a member disk was replaced: `conflict`, nothing written.
 """
 
@@ -258,7 +258,10 @@ def test_4b_bcache(guest):
     assert blkid(g, by_serial(g, "b-ssd"))["TYPE"] == "bcache"
     assert g.run(["findmnt", "-n", "-o", "TARGET", "/mnt/bcache/boot"]).stdout.strip() == "/mnt/bcache/boot"
     check_rerun(g, "/root/bcache.yaml", "/mnt/bcache", ["/mnt/bcache/etc/fstab"])
-    report(f"VM scenario 4b (bcache from bcache_basic.yaml): ok; {root} writeback, re-run all ok")
+    preserved = [{k: v for k, v in it.items() if k != "wipe"} | {"preserve": True} for it in items]
+    g.write("/root/bcache-preserve.yaml", storage_doc(preserved))  # as built: every layer verified, none touched
+    check_rerun(g, "/root/bcache-preserve.yaml", "/mnt/bcache", ["/mnt/bcache/etc/fstab"])
+    report(f"VM scenario 4b (bcache from bcache_basic.yaml): ok; {root} writeback, re-run and preserve: all ok")
 
 
 def test_4c_vfat_and_iso9660_mounts(guest):
@@ -288,6 +291,38 @@ def test_4c_vfat_and_iso9660_mounts(guest):
     assert any(ln.split("\t")[1:4] == ["/seed", "iso9660", "ro"] for ln in fstab.splitlines() if "\t" in ln), fstab
     check_rerun(g, "/root/misc.yaml", "/mnt/misc", ["/mnt/misc/etc/fstab"])
     report("VM scenario 4c (vfat partition and preserved iso9660 volume): ok; both mounted, re-run all ok")
+
+
+def test_4d_keyfile_luks_lvm_wipe_then_preserved(guest):
+    """LUKS2 opened with a keyfile, an LV wiped after creation; then the same config with preserve: all verified."""
+    g = guest
+    g.plug(g.new_disk("kf-1", "1G"))
+    g.run(["udevadm", "settle"])
+    g.run(["sh", "-c", "head -c 64 /dev/urandom > /root/kf.key && chmod 600 /root/kf.key"])
+    items = [{"id": "kd", "type": "disk", "serial": "kf-1", "ptable": "gpt"},
+             {"id": "kp", "type": "partition", "device": "kd", "size": "100%"},
+             {"id": "kc", "type": "dm_crypt", "volume": "kp", "dm_name": "kfcrypt", "keyfile": "/root/kf.key"},
+             {"id": "kv", "type": "lvm_volgroup", "name": "vgkf", "devices": ["kc"]},
+             {"id": "kl", "type": "lvm_partition", "volgroup": "kv", "name": "lvkf", "size": "256M",
+              "wipe": "superblock"},
+             {"id": "kf", "type": "format", "volume": "kl", "fstype": "ext4", "label": "keyed"},
+             {"id": "km", "type": "mount", "device": "kf", "path": "/kf"}]
+    g.write("/root/kf.yaml", storage_doc(items))
+    rc, rep = apply(g, "/root/kf.yaml", "/mnt/kf")
+    assert rc == 0 and {i["status"] for i in rep["items"]} == {"done"}, rep["items"]
+    assert [(s["op"], s["args"].get("mode")) for s in rep["steps"] if s["item"] == "kl"] == [
+        ("lv-create", None), ("wipe", "superblock")]
+    part = by_serial(g, "kf-1") + "1"
+    assert blkid(g, part)["TYPE"] == "crypto_LUKS"
+    assert blkid(g, "/dev/vgkf/lvkf")["LABEL"] == "keyed"
+    assert g.run(["findmnt", "-n", "-o", "SOURCE", "/mnt/kf/kf"]).stdout.strip() == "/dev/mapper/vgkf-lvkf"
+    crypttab = g.run(["cat", "/mnt/kf/etc/crypttab"]).stdout
+    assert f"kfcrypt\tUUID={blkid(g, part)['UUID']}\t/root/kf.key\tluks" in crypttab.splitlines(), crypttab
+    check_rerun(g, "/root/kf.yaml", "/mnt/kf", ["/mnt/kf/etc/fstab", "/mnt/kf/etc/crypttab"])
+    preserved = [{k: v for k, v in it.items() if k != "wipe"} | {"preserve": True} for it in items]
+    g.write("/root/kf-preserve.yaml", storage_doc(preserved))
+    check_rerun(g, "/root/kf-preserve.yaml", "/mnt/kf", ["/mnt/kf/etc/fstab", "/mnt/kf/etc/crypttab"])
+    report("VM scenario 4d (LUKS2 with a keyfile + LVM, LV wiped after create): ok; re-run and preserve: all ok")
 
 
 def test_5_preserved_stack_with_a_replaced_member_is_a_conflict(guest):
