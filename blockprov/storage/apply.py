@@ -81,7 +81,9 @@ def stack_conffiles(model, inv: Inventory, good: set[str], brief) -> tuple:
             if it["id"] not in good or member is None or not member.fsuuid:
                 continue
             keyfile = it.get("keyfile") or "none"
-            options = ",".join(["luks"] + [o for o in str(it.get("options") or "").split(",") if o and o != "luks"])
+            given = it.get("options") or []
+            given = given.split(",") if isinstance(given, str) else [str(o) for o in given]
+            options = ",".join(["luks"] + [o for o in given if o and o != "luks"])
             crypt.append(conffiles.CryptEntry(name, f"UUID={member.fsuuid}", keyfile, options,
                                               set(member.links) | {member.path}))
         elif it["type"] == "raid":

@@ -58,7 +58,7 @@ class Guest:
         self.qmp = None
         self.boot_id: str | None = None
         self.n = 0
-        self.free_ports = [f"rp{i}" for i in range(1, 7)]
+        self.free_ports = [f"rp{i}" for i in range(1, 11)]
         self._killer: threading.Timer | None = None
 
     # -- set-up before start ----------------------------------------------------

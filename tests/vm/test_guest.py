@@ -301,7 +301,8 @@ def test_4d_keyfile_luks_lvm_wipe_then_preserved(guest):
     g.run(["sh", "-c", "head -c 64 /dev/urandom > /root/kf.key && chmod 600 /root/kf.key"])
     items = [{"id": "kd", "type": "disk", "serial": "kf-1", "ptable": "gpt"},
              {"id": "kp", "type": "partition", "device": "kd", "size": "100%"},
-             {"id": "kc", "type": "dm_crypt", "volume": "kp", "dm_name": "kfcrypt", "keyfile": "/root/kf.key"},
+             {"id": "kc", "type": "dm_crypt", "volume": "kp", "dm_name": "kfcrypt", "keyfile": "/root/kf.key",
+              "cipher": "aes-xts-plain64", "keysize": 256, "options": ["discard"]},
              {"id": "kv", "type": "lvm_volgroup", "name": "vgkf", "devices": ["kc"]},
              {"id": "kl", "type": "lvm_partition", "volgroup": "kv", "name": "lvkf", "size": "256M",
               "wipe": "superblock"},
@@ -317,7 +318,9 @@ def test_4d_keyfile_luks_lvm_wipe_then_preserved(guest):
     assert blkid(g, "/dev/vgkf/lvkf")["LABEL"] == "keyed"
     assert g.run(["findmnt", "-n", "-o", "SOURCE", "/mnt/kf/kf"]).stdout.strip() == "/dev/mapper/vgkf-lvkf"
     crypttab = g.run(["cat", "/mnt/kf/etc/crypttab"]).stdout
-    assert f"kfcrypt\tUUID={blkid(g, part)['UUID']}\t/root/kf.key\tluks" in crypttab.splitlines(), crypttab
+    assert f"kfcrypt\tUUID={blkid(g, part)['UUID']}\t/root/kf.key\tluks,discard" in crypttab.splitlines(), crypttab
+    dump = g.run(["cryptsetup", "luksDump", part]).stdout
+    assert "aes-xts-plain64" in dump and "256 bits" in dump, dump
     check_rerun(g, "/root/kf.yaml", "/mnt/kf", ["/mnt/kf/etc/fstab", "/mnt/kf/etc/crypttab"])
     preserved = [{k: v for k, v in it.items() if k != "wipe"} | {"preserve": True} for it in items]
     g.write("/root/kf-preserve.yaml", storage_doc(preserved))
