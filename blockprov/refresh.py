@@ -95,13 +95,8 @@ def refresh(paths: Paths, sys_cfg: dict | None = None) -> Refresh:
 def check_storage(paths: Paths, sd: SourceData) -> list[str]:
     """Validate changed storagedata now: its problems are told at once, and a valid document is remembered
     (``storage-schema-verdicts.json``), so the hotplug that usually follows skips the schema check."""
-    from blockprov.storage import loader, validate
+    from blockprov.modules._storage import check_document
 
     if not sd.storage_config:
         return []
-    try:
-        loaded = loader.from_document(sd.storage_config, "storagedata")
-    except loader.LoadError as exc:
-        return [str(exc)]
-    probs = validate.validate(loaded.storage, loaded.prefix, paths.cache / "storage-schema-verdicts.json")
-    return [str(p) for p in validate.errors(probs)]
+    return check_document(paths, sd.storage_config, "storagedata", wrapped=False)[1]

@@ -6,20 +6,28 @@ BAD = ("conflict", "refused", "error", "failed", "blocked", "unsupported")
 GOOD = ("ok", "done")
 
 
-def apply_document(ctx, doc: dict, where: str, wrapped: bool) -> str:
-    """Validate (nothing applied on any error), apply, and summarise; raise naming every bad item."""
+def check_document(paths, doc: dict, where: str, wrapped: bool):
+    """(the loaded document, its errors as text); a valid one is remembered in the schema verdicts cache."""
     from blockprov.storage import loader, validate
-    from blockprov.storage.apply import apply
-    from blockprov.storage.model import Model
 
     try:
         loaded = loader.from_document({"storage": doc} if wrapped else doc, where)
     except loader.LoadError as exc:
-        raise ValueError(str(exc)) from None
-    probs = validate.validate(loaded.storage, loaded.prefix, ctx.paths.cache / "storage-schema-verdicts.json")
-    errs = validate.errors(probs)
+        return None, [str(exc)]
+    probs = validate.validate(loaded.storage, loaded.prefix, paths.cache / "storage-schema-verdicts.json")
+    return loaded, [str(p) for p in validate.errors(probs)]
+
+
+def apply_document(ctx, doc: dict, where: str, wrapped: bool) -> str:
+    """Validate (nothing applied on any error), apply, and summarise; raise naming every bad item."""
+    from blockprov.storage.apply import apply
+    from blockprov.storage.model import Model
+
+    loaded, errs = check_document(ctx.paths, doc, where, wrapped)
+    if loaded is None:
+        raise ValueError(errs[0])
     if errs:
-        raise ValueError(f"{where} is invalid, nothing applied: " + "; ".join(str(p) for p in errs[:10]))
+        raise ValueError(f"{where} is invalid, nothing applied: " + "; ".join(errs[:10]))
     model = Model.build(loaded.storage, loaded.prefix)
     report = apply(model, root=str(ctx.paths.root))
     by_id = {i.id: i for i in report.items}
