@@ -90,7 +90,7 @@ def stack_conffiles(model, inv: Inventory, good: set[str], brief) -> tuple:
             arrays = arrays if arrays is not None else []
             name = it.get("name") or it["id"]
             dev = next((d for d in inv.devices.values() if d.kind == "raid" and d.name == name), None)
-            line = brief(dev.path) if dev is not None and it["id"] in good else None
+            line = brief(dev.path, name) if dev is not None and it["id"] in good else None
             if line:
                 arrays.append(line)
     return crypt, arrays, held
@@ -135,11 +135,13 @@ def apply(model, root: str = "/", target: str | None = None, dry_run: bool = Fal
 
         ex = Executor(model, paths, progress)
         activated: dict[str, str] = {}
+        ran: list = []  # activation steps, reported before the plan that followed them
         for _round in range(4):  # each round brings up one more layer of an existing stack
             acts = [s for s in plan.steps if s.op in ACTIVATE and s.item not in activated]
             if not acts:
                 break
             ex.run(acts, lambda failed: [])
+            ran += acts
             for s in acts:
                 if s.item not in ex.out.failed:
                     activated[s.item] = plan.by_id()[s.item].reason
@@ -179,4 +181,5 @@ def apply(model, root: str = "/", target: str | None = None, dry_run: bool = Fal
             else:
                 ip = planner.ItemPlan(ip.id, ip.type, "failed", f"after apply: {now.status}: {now.reason}", now.device)
         items.append(ip)
-    return Report(items, plan.steps, out.fstab_changed, out.commands, files)
+    return Report(items, ran + [s for s in plan.steps if s.op not in ACTIVATE], out.fstab_changed, out.commands,
+                  files)

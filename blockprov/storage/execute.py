@@ -396,7 +396,12 @@ class Executor(StackOps):
                 changed.append(str(path))
         return changed
 
-    def md_brief(self, dev: str) -> str | None:
+    def md_brief(self, dev: str, name: str) -> str | None:
+        """The array's ARRAY line, under its /dev/md/NAME link when udev made one: a boot then assembles it
+        under that name, not as /dev/md127."""
+        link = f"/dev/md/{name}"
+        if os.path.realpath(link) == os.path.realpath(dev):
+            dev = link
         res = run(["mdadm", "--detail", "--brief", dev], check=False, timeout=30)
         return next((ln for ln in res.stdout.splitlines() if ln.startswith("ARRAY")), None)
 

@@ -34,8 +34,10 @@ class StackOps:
     # -- md -----------------------------------------------------------------------
     def op_raid_create(self, step):
         a = step.args
+        # homehost "any": the array keeps its name whatever the host is called later (provisioning often runs
+        # before the hostname is set, and images move between hosts); otherwise it comes back as md127
         argv = ["mdadm", "--create", step.device, "--run", f"--level={a['level']}", f"--metadata={a['metadata']}",
-                f"--name={a['name']}", f"--raid-devices={len(a['devices'])}"]
+                "--homehost=any", f"--name={a['name']}", f"--raid-devices={len(a['devices'])}"]
         if a["spares"]:
             argv.append(f"--spare-devices={len(a['spares'])}")
         self.cmd(argv + [self.real(d) for d in a["devices"] + a["spares"]], timeout=300)

@@ -8,13 +8,16 @@ built from this checkout. The scenarios run in order on one guest to keep CI tim
    mounted within 2 s of guest time; unplug;
 4. raid1 + LUKS + LVM + ext4 and bcache stacks from class B curtin corpus configs, each re-run all `ok`;
    (4c) vfat and iso9660 mounts; (4d) LUKS2 with a keyfile + LVM with an LV wipe, then preserved;
-5. the preserved raid stack after a member disk was replaced: `conflict`, nothing written.
+   (4e) raid1 with a spare on whole disks, stopped and assembled again;
+5. the preserved raid stack, stopped and brought up layer by layer; then after a member disk was replaced:
+   `conflict`, nothing written.
 """
 
 import copy
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -236,6 +239,8 @@ def test_4a_raid1_luks_lvm_ext4(guest):
     mdconf = g.run(["cat", "/mnt/raid/etc/mdadm/mdadm.conf"]).stdout
     arrays = [ln for ln in mdconf.splitlines() if ln.startswith("ARRAY ")]
     assert len(arrays) == 1 and f"UUID={md_uuid['MD_UUID']}" in arrays[0], mdconf
+    # named, host-independent: a later boot (another hostname) assembles it as /dev/md/md0, not /dev/md127
+    assert arrays[0].split()[1] == "/dev/md/md0" and md_uuid["MD_NAME"] == "any:md0", (arrays, md_uuid)
     fstab = g.run(["cat", "/mnt/raid/etc/fstab"]).stdout
     assert f"UUID={fs['UUID']}\t/\text4\tdefaults\t0\t1" in fstab.splitlines(), fstab
     check_rerun(g, "/root/raid.yaml", "/mnt/raid",
@@ -328,6 +333,60 @@ def test_4d_keyfile_luks_lvm_wipe_then_preserved(guest):
     report("VM scenario 4d (LUKS2 with a keyfile + LVM, LV wiped after create): ok; re-run and preserve: all ok")
 
 
+def md_export(g, dev: str) -> dict:
+    return dict(ln.split("=", 1) for ln in g.run(["mdadm", "--detail", "--export", dev]).stdout.split())
+
+
+def test_4e_raid1_with_a_spare_stopped_then_assembled(guest):
+    """Whole-disk members and a spare; the array stopped (as at shutdown) is assembled, not re-created."""
+    g = guest
+    for serial in ("r-a", "r-b", "r-c"):
+        g.plug(g.new_disk(serial, "512M"))
+    g.run(["udevadm", "settle"])
+    items = [{"id": "ra", "type": "disk", "serial": "r-a"},
+             {"id": "rb", "type": "disk", "serial": "r-b"},
+             {"id": "rc", "type": "disk", "serial": "r-c"},
+             {"id": "md", "type": "raid", "name": "spare0", "raidlevel": 1, "devices": ["ra", "rb"],
+              "spare_devices": ["rc"], "metadata": "1.2"},
+             {"id": "mf", "type": "format", "volume": "md", "fstype": "ext4", "label": "mirror"},
+             {"id": "mm", "type": "mount", "device": "mf", "path": "/r"}]
+    g.write("/root/spare.yaml", storage_doc(items))
+    rc, rep = apply(g, "/root/spare.yaml", "/mnt/spare")
+    assert rc == 0 and {i["status"] for i in rep["items"]} == {"ok", "done"}, rep["items"]
+    a, b, c = (by_serial(g, s) for s in ("r-a", "r-b", "r-c"))
+    md = md_export(g, "/dev/md/spare0")
+    roles = {md[f"MD_DEVICE_dev_{d[5:]}_ROLE"] for d in (a, b)}
+    assert (md["MD_LEVEL"], md["MD_DEVICES"], md["MD_NAME"], md["MD_DEVNAME"]) == ("raid1", "2", "any:spare0",
+                                                                                  "spare0"), md
+    assert roles == {"0", "1"} and md[f"MD_DEVICE_dev_{c[5:]}_ROLE"] == "spare", md
+    arrays = [ln for ln in g.run(["cat", "/mnt/spare/etc/mdadm/mdadm.conf"]).stdout.splitlines()
+              if ln.startswith("ARRAY ")]
+    assert len(arrays) == 1 and arrays[0].split()[1] == "/dev/md/spare0" and "spares=1" in arrays[0], arrays
+    assert arrays[0].endswith(f"UUID={md['MD_UUID']}"), arrays
+    files = ["/mnt/spare/etc/fstab", "/mnt/spare/etc/mdadm/mdadm.conf"]
+    check_rerun(g, "/root/spare.yaml", "/mnt/spare", files)
+    before = sha(g, *files)
+    marker = f"mirrored {time.time()}\n"
+    g.run(["sh", "-c", f"printf '%s' '{marker}' > /mnt/spare/r/marker && sync && umount /mnt/spare/r && "
+                       "mdadm --stop /dev/md/spare0 && udevadm settle"])
+    assert "spare0" not in g.run(["ls", "/dev/md"], check=False).stdout
+    assert not [ln for ln in g.run(["cat", "/proc/mdstat"]).stdout.splitlines() if a[5:] in ln]
+    rc, rep = apply(g, "/root/spare.yaml", "/mnt/spare")
+    got = {i["id"]: (i["status"], i["reason"]) for i in rep["items"]}
+    assert rc == 0 and got["md"] == ("done", f"assemble array spare0 from its members ({', '.join(sorted((a, b, c)))})"), got
+    assert got["mf"][0] == "ok" and got["mm"][0] == "done", got
+    assert [s["op"] for s in rep["steps"]] == ["raid-assemble", "mount", "fstab"], rep["steps"]
+    again = md_export(g, "/dev/md/spare0")
+    assert again["MD_UUID"] == md["MD_UUID"] and again[f"MD_DEVICE_dev_{c[5:]}_ROLE"] == "spare", again
+    assert g.run(["cat", "/mnt/spare/r/marker"]).stdout == marker
+    assert sha(g, *files) == before
+    preserved = [it | {"preserve": True} for it in items]
+    g.write("/root/spare-preserve.yaml", storage_doc(preserved))
+    check_rerun(g, "/root/spare-preserve.yaml", "/mnt/spare", files)
+    report("VM scenario 4e (raid1 + spare on whole disks, stopped, then applied again): ok; assembled with its "
+           "spare, data intact, re-run and preserve all ok")
+
+
 def test_5_preserved_stack_with_a_replaced_member_is_a_conflict(guest):
     g = guest
     preserved = copy.deepcopy(raid_luks_lvm())
@@ -337,6 +396,24 @@ def test_5_preserved_stack_with_a_replaced_member_is_a_conflict(guest):
     g.write("/root/raid-preserve.yaml", storage_doc(preserved))
     rc, rep = apply(g, "/root/raid-preserve.yaml", "/mnt/raid")
     assert rc == 0 and {i["status"] for i in rep["items"]} == {"ok"}, rep  # as built: every part verified
+    files = ["/mnt/raid/etc/fstab", "/mnt/raid/etc/crypttab", "/mnt/raid/etc/mdadm/mdadm.conf"]
+    before = sha(g, *files)  # they live on the LV itself (the config mounts it at /)
+    marker = f"written before the stop {time.time()}\n"
+    g.run(["sh", "-c", f"mkdir -p /mnt/raid/data && printf '%s' '{marker}' > /mnt/raid/data/marker && sync"])
+    # Stopped from the top down, as at shutdown: the preserved config brings every layer up again.
+    g.run(["sh", "-c", "umount /mnt/raid && vgchange -an vgdata && cryptsetup close cryptdata && "
+                       "mdadm --stop /dev/md/md0 && udevadm settle"])
+    assert "md0" not in g.run(["cat", "/proc/mdstat"]).stdout
+    rc, rep = apply(g, "/root/raid-preserve.yaml", "/mnt/raid")
+    items = {i["id"]: i for i in rep["items"]}
+    assert rc == 0 and items["mddevice"]["status"] == items["crypt0"]["status"] == "done", rep["items"]
+    assert items["mddevice"]["reason"].startswith("assemble array md0"), items["mddevice"]
+    assert [s["op"] for s in rep["steps"]][:2] == ["raid-assemble", "crypt-open"], rep["steps"]
+    assert "raid-create" not in {s["op"] for s in rep["steps"]}, rep["steps"]
+    assert g.run(["findmnt", "-n", "-o", "SOURCE", "/mnt/raid"]).stdout.strip() == "/dev/mapper/vgdata-lvdata"
+    assert g.run(["cat", "/mnt/raid/data/marker"]).stdout == marker  # the data came back with the stack
+    assert sha(g, *files) == before
+    check_rerun(g, "/root/raid-preserve.yaml", "/mnt/raid", files)
     old = g.disks["m-b"]
     table = g.run(["sfdisk", "--dump", by_serial(g, "m-b")]).stdout
     g.unplug(old)
@@ -347,7 +424,6 @@ def test_5_preserved_stack_with_a_replaced_member_is_a_conflict(guest):
     # The replacement carries the same partition table but none of the array's data.
     g.run(["sfdisk", "--quiet", dev], input="\n".join(ln for ln in table.splitlines() if not ln.startswith("device:")))
     g.run(["udevadm", "settle"])
-    files = ["/mnt/raid/etc/fstab", "/mnt/raid/etc/crypttab", "/mnt/raid/etc/mdadm/mdadm.conf"]
     before, sig_before = sha(g, *files), g.run(["wipefs", "--no-act", dev + "1"], check=False).stdout
     rc, rep = apply(g, "/root/raid-preserve.yaml", "/mnt/raid")
     items = {i["id"]: i for i in rep["items"]}
@@ -359,6 +435,7 @@ def test_5_preserved_stack_with_a_replaced_member_is_a_conflict(guest):
     assert [s["op"] for s in rep["steps"] if s["op"] != "fstab"] == []
     assert sha(g, *files) == before
     assert g.run(["wipefs", "--no-act", dev + "1"], check=False).stdout == sig_before
-    report(f"VM scenario 5 (preserved raid stack, member replaced): conflict as expected: "
+    report(f"VM scenario 5 (preserved raid stack): stopped, then assembled + opened + mounted, data intact; "
+           f"member replaced: conflict as expected: "
            f"{items['mddevice']['reason']}; nothing written")
 
