@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -456,7 +457,8 @@ def _lock(paths: Paths):
 
 
 DEFAULT_LINGER = 300.0
-LINGER_POLL = 0.05
+LINGER_POLL = 1.0  # a safety net only: the udev helper wakes a lingering processor with SIGUSR1
+WAKE = signal.SIGUSR1
 
 
 def linger_seconds(paths: Paths) -> float:
@@ -501,26 +503,57 @@ def process(paths: Paths, linger: float | None = None) -> int:
             return 0
 
 
+def start_time(pid: int) -> str:
+    """A process's start time (clock ticks after boot, /proc/PID/stat field 22): with the pid, its identity."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _alive(marker: Path) -> bool:
+    """Whether a lingering marker's process still runs (not a killed one's pid, reused)."""
+    pid = marker.name.rpartition(".")[2]
+    try:
+        return pid.isdigit() and marker.read_text().strip() == start_time(int(pid)) != ""
+    except OSError:
+        return False
+
+
 def _linger(paths: Paths, seconds: float) -> bool:
     """Wait up to ``seconds`` for a queued event; True when one came.
 
-    The marker goes before the last look at the queue: the helper writes its
-    event before it looks for markers, so an event is either seen here or
-    starts a new processor.
+    The udev helper writes its event, then looks for a marker and sends its
+    process SIGUSR1: so the marker goes before the last look at the queue, and
+    the signal is blocked from before the marker, so one sent at any moment
+    stays pending until ``sigtimedwait`` takes it. Idle, the process sleeps.
+    SIGTERM (``systemctl stop``, shutdown) while idle ends it cleanly, marker
+    removed; markers of processors killed otherwise are removed here.
     """
     marker = paths.run / "hotplug" / f"lingering.{os.getpid()}"
-    marker.touch()
+    waited = {WAKE, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, waited)
+    marker.write_text(start_time(os.getpid()) + "\n")
     try:
-        if any(m != marker and os.path.isdir(f"/proc/{m.name.rpartition('.')[2]}")
-               for m in marker.parent.glob("lingering.*")):
+        others = [m for m in marker.parent.glob("lingering.*") if m != marker]
+        for m in others:
+            if not _alive(m):
+                m.unlink(missing_ok=True)
+        if any(m.exists() for m in others):
             return bool(spool.pending(paths))  # one lingering processor is enough
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+        while (left := deadline - time.monotonic()) > 0:
             if spool.pending(paths):
                 return True
-            time.sleep(LINGER_POLL)
+            got = signal.sigtimedwait(waited, min(left, LINGER_POLL))
+            if got is not None and got.si_signo == signal.SIGTERM:
+                return False
     finally:
         marker.unlink(missing_ok=True)
+        while signal.sigtimedwait({WAKE}, 0) is not None:  # a wake-up sent before the marker went
+            pass
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, waited)  # a SIGTERM pending now ends the process as usual
     return bool(spool.pending(paths))
 
 

@@ -90,7 +90,7 @@ def run(args) -> int:
         else:
             from blockprov.storage.probe import probe
 
-            inv = probe(scope=lambda topo: planner.disks_needed(model, topo))
+            inv = probe(scope=lambda topo: planner.disks_needed(model, topo), lvm=planner.uses_lvm(model))
         p = planner.plan(model, inv, planner.Options(target=args.target))
         _show(model, p.items, p.steps, args.json)
         return exit_code(p.counts())

@@ -261,9 +261,8 @@ class Executor(StackOps):
                 device.removeFromCache()
             except Exception:  # noqa: BLE001 - best effort cleanup
                 pass
-        self._fix_ids(dev, slots)
         self._tell_kernel(dev)
-        self._verify_table(dev, ptable, slots)
+        self._fix_ids(dev, slots, self._verify_table(dev, ptable, slots))
         for s in slots:
             if s["kind"] != "extended":
                 self.cmd(["wipefs", "--all", "--force", part_path(dev, s["number"])])
@@ -288,9 +287,11 @@ class Executor(StackOps):
             self.cmd(["wipefs", "--all", "--force", part_path(dev, s["number"])])
         return {"ptable": "gpt", "partitions": [s["number"] for s in slots], "tool": "sfdisk"}
 
-    def _fix_ids(self, dev: str, slots: list[dict]) -> None:
-        """Type GUIDs/ids and PARTUUIDs: libparted 3.5 cannot set them, sfdisk can."""
-        _label, _id, parts = read_table(dev)
+    def _fix_ids(self, dev: str, slots: list[dict], parts: list | None = None) -> None:
+        """Type GUIDs/ids and PARTUUIDs: libparted 3.5 cannot set them, sfdisk can (``parts``: the table as
+        just read back; the kernel needs no re-read for them, they change no partition's extent)."""
+        if parts is None:
+            _label, _id, parts = read_table(dev)
         got = {p.number: p for p in parts}
         for s in slots:
             p = got.get(s["number"])
@@ -308,7 +309,8 @@ class Executor(StackOps):
         if dev not in self.locks:
             self.settle()
 
-    def _verify_table(self, dev: str, ptable: str, slots: list[dict]) -> None:
+    def _verify_table(self, dev: str, ptable: str, slots: list[dict]) -> list:
+        """The table as read back (its partitions), once every slot is found where it was written."""
         label, _id, parts = read_table(dev)
         got = {p.number: p for p in parts}
         if label != ptable:
@@ -320,6 +322,7 @@ class Executor(StackOps):
             node = part_path(dev, s["number"])
             if not os.path.exists(node):
                 raise StepFailed(f"{dev}: the kernel did not create {node}")
+        return parts
 
     def op_part_add(self, step: Step):
         import parted

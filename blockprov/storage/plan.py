@@ -130,6 +130,11 @@ def match_disk(item: dict, inv: Inventory) -> tuple[list[Device], str]:
 FLAT_TYPES = frozenset({"disk", "partition", "format", "mount"})
 
 
+def uses_lvm(model: Model) -> bool:
+    """Volume group names are global: a config with LVM items needs every group listed, not only its disks'."""
+    return any(it["type"] in ("lvm_volgroup", "lvm_partition") for it in model.items)
+
+
 def disks_needed(model: Model, inv: Inventory) -> set[str] | None:
     """Whole disks whose signatures the plan can depend on: every candidate of every disk item.
 

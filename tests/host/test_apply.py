@@ -131,6 +131,31 @@ def test_wipe_pvremove_clears_an_lvm_label(loops, tmp_path):
     assert pvs.returncode != 0 or dev not in pvs.stdout
 
 
+def test_volume_groups_are_listed_only_when_lvm_is_in_play(loops, tmp_path):
+    """pvs and lvs (half a second in a slow VM) run when the config has LVM items or a PV is in scope."""
+    if not shutil.which("pvs"):
+        pytest.skip("lvm2 is not installed (scripts/install.sh installs it)")
+    log, bindir = tmp_path / "lvm-calls", tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("pvs", "lvs"):  # the real tools, with a note of each call
+        (bindir / tool).write_text(f"#!/bin/sh\necho {tool} >> {log}\nexec {shutil.which(tool)} \"$@\"\n")
+        (bindir / tool).chmod(0o755)
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    dev, pv = loops.add("64M"), loops.add("64M")
+    rc, rep = apply(write_config(tmp_path / "c.yaml", [{"id": "d0", "type": "disk", "path": dev, "ptable": "gpt"}]),
+                    tmp_path / "r", env=env)
+    assert rc == 0 and not log.exists(), (rep, log.read_text() if log.exists() else "")
+    subprocess.run(["pvcreate", "-ff", "-y", pv], check=True, capture_output=True)
+    rc, rep = apply(write_config(tmp_path / "c2.yaml", [{"id": "d1", "type": "disk", "path": pv, "preserve": True}]),
+                    tmp_path / "r", "--dry-run", env=env)
+    assert log.read_text().split() == ["pvs", "lvs"], rep
+    log.unlink()
+    vg = [{"id": "d0", "type": "disk", "path": dev, "ptable": "gpt", "preserve": True},
+          {"id": "vg", "type": "lvm_volgroup", "name": "bpvgtest", "devices": ["d0"]}]
+    rc, rep = apply(write_config(tmp_path / "c3.yaml", vg), tmp_path / "r", "--dry-run", env=env)
+    assert log.read_text().split() == ["pvs", "lvs"], rep
+
+
 def test_wipe_progress_is_reported_as_events_off_a_terminal(loops, tmp_path):
     dev = loops.add("48M")
     items = [{"id": "d0", "type": "disk", "path": dev, "wipe": "zero"},

@@ -6,12 +6,14 @@ and checks what blkid, the mount table and the root's fstab show.
 """
 import fcntl
 import json
+import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from blockprov.hotplug import start_time
 from blockprov.storage.fstab import managed_paths
 from tests.boot.helpers import bp, isolated_cfg, until
 from tests.udev.metadata import Metadata
@@ -275,3 +277,33 @@ def test_an_idle_processor_lingers_for_the_next_event_and_blocks_nobody(tmp_path
     d3 = inst.attach("hp-l3")
     inst.idle()
     assert inst.mounted("/l3") == d3 + "p1"
+
+
+def test_the_helper_wakes_a_lingering_processor_and_never_a_stranger(tmp_path, udev, loops, md):
+    """The helper signals the pid a lingering marker names only when that process's start time matches."""
+    md.set("storagedata", storagedata(volume("hp-w1", "/w1"), volume("hp-w2", "/w2")))
+    inst = Instance(tmp_path, udev, loops, md, "hotplug: {linger: 0}\n")
+    inst.boot()
+    hot = inst.root / "run/blockprov/hotplug"
+    hot.mkdir(parents=True, exist_ok=True)
+    # Stand-ins for a lingering processor: SIGUSR1 ends a sleep, so its exit status shows the signal.
+    woken, stranger = subprocess.Popen(["sleep", "120"]), subprocess.Popen(["sleep", "120"])
+    try:
+        (hot / f"lingering.{woken.pid}").write_text(start_time(woken.pid) + "\n")
+        d1 = inst.attach("hp-w1")
+        assert woken.wait(timeout=30) == -signal.SIGUSR1
+        (hot / f"lingering.{woken.pid}").unlink()
+        bp(inst.root, "hotplug", "process", "--linger", "0", check=True)  # what the woken processor would do
+        inst.idle()
+        assert inst.mounted("/w1") == d1 + "p1"
+        # A marker left by a killed processor whose pid now belongs to another process: not signalled;
+        # the helper starts a processor instead.
+        (hot / f"lingering.{stranger.pid}").write_text("1\n")
+        d2 = inst.attach("hp-w2")
+        inst.idle()
+        assert inst.mounted("/w2") == d2 + "p1"
+        assert stranger.poll() is None
+    finally:
+        for p in (woken, stranger):
+            p.kill()
+            p.wait()

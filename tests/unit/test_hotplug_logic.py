@@ -39,3 +39,49 @@ def test_spool_roundtrip_in_kernel_order(tmp_path):
     assert [e.seqnum for e in got] == [3, 7, 12] and got[0].device == "/dev/x3"
     spool.done(paths, got[:2])
     assert [e.seqnum for e in spool.take(paths)] == [12]
+
+
+LINGER = """
+import sys
+from pathlib import Path
+from blockprov import hotplug
+from blockprov.paths import Paths
+print(hotplug._linger(Paths(Path(sys.argv[1])), 60), flush=True)
+"""
+
+
+def _lingering(root):
+    import subprocess
+    import sys
+    import time
+
+    (root / "run/blockprov/hotplug/queue").mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([sys.executable, "-c", LINGER, str(root)], stdout=subprocess.PIPE, text=True)
+    marker = root / f"run/blockprov/hotplug/lingering.{proc.pid}"
+    deadline = time.monotonic() + 20
+    while not (marker.exists() and marker.read_text().strip()):
+        assert time.monotonic() < deadline and proc.poll() is None, "no lingering marker"
+        time.sleep(0.02)
+    return proc, marker
+
+
+def test_a_lingering_processor_wakes_on_sigusr1_and_ends_cleanly_on_sigterm(tmp_path):
+    """A real process: the helper's SIGUSR1 wakes it for a queued event; systemctl stop's SIGTERM ends it,
+    marker gone; the marker holds the start time the helper compares with /proc/PID/stat."""
+    import signal
+
+    from blockprov.hotplug import start_time
+
+    proc, marker = _lingering(tmp_path)
+    assert marker.read_text().strip() == start_time(proc.pid) == open(f"/proc/{proc.pid}/stat").read().split()[21]
+    spool.enqueue(Paths(tmp_path), {"ACTION": "add", "SUBSYSTEM": "block", "DEVNAME": "/dev/vdz"})
+    proc.send_signal(signal.SIGUSR1)
+    assert proc.communicate(timeout=20)[0].strip() == "True" and proc.returncode == 0
+    assert not marker.exists()
+    for f in (tmp_path / "run/blockprov/hotplug/queue").iterdir():
+        f.unlink()
+    (tmp_path / "run/blockprov/hotplug/lingering.999999999").write_text("12\n")  # a killed processor's
+    proc, marker = _lingering(tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.communicate(timeout=20)[0].strip() == "False" and proc.returncode == 0
+    assert list((tmp_path / "run/blockprov/hotplug").glob("lingering.*")) == []  # its own and the stale one
