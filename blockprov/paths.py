@@ -43,6 +43,11 @@ class Paths:
         return self.state / "storage" / "journal.json"
 
     @property
+    def ptable_cache(self) -> Path:
+        """Partition tables already read, by a digest of their bytes (storage/probe.py); lost at reboot."""
+        return self.run / "ptables.json"
+
+    @property
     def cache(self) -> Path:
         return self.under(self.root, "var/cache/blockprov")
 

@@ -120,7 +120,8 @@ def apply(model, root: str = "/", target: str | None = None, dry_run: bool = Fal
     paths = Paths(Path(root), Path(target) if target else None)
     opts = planner.Options(target=str(paths.tgt))
     def look() -> Inventory:
-        return probe(scope=lambda topo: planner.disks_needed(model, topo), lvm=planner.uses_lvm(model))
+        return probe(scope=lambda topo: planner.disks_needed(model, topo), lvm=planner.uses_lvm(model),
+                     cache=None if dry_run else paths.ptable_cache)
 
     inv = inventory or look()
     if not dry_run and inventory is None and _ensure_partition_nodes(model, inv):

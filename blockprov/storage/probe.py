@@ -6,13 +6,17 @@ for every signature, ``sfdisk --json`` for tables as written on disk (this
 machine's kernel may not know the partitions yet), mountinfo and /proc/swaps. Stacked devices: md level, members and spares from
 sysfs, names from ``/dev/md``; bcache's cache set and mode from sysfs; LVM
 volume groups and logical volumes from ``pvs``/``lvs``, run only when a probed
-device carries an LVM signature.
+device carries an LVM signature or the config has LVM items. A table read is
+remembered (``cache``) under a digest of the bytes it comes from and reused
+while they stay the same.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 from blockprov.storage.inventory import Device, Inventory, Part
@@ -151,7 +155,7 @@ def mountinfo() -> tuple[dict[str, list[str]], dict[str, str]]:
     return by_devno, mounts
 
 
-def probe(scope=None, lvm: bool = False) -> Inventory:
+def probe(scope=None, lvm: bool = False, cache: Path | None = None) -> Inventory:
     """Snapshot block devices: topology of all (cheap: sysfs, udev db, links), signatures and tables of some.
 
     ``scope`` is a function of the topology-only Inventory returning the whole disks whose
@@ -159,6 +163,7 @@ def probe(scope=None, lvm: bool = False) -> Inventory:
     name is then never opened, and a run costs no ``blkid`` on unrelated disks.
     Volume groups are listed (``pvs``/``lvs``: the slowest probe, 0.5 s in a slow VM)
     when ``lvm`` (the config has LVM items: group names are global) or LVM is in scope.
+    ``cache``: a file for tables already read (see ``_read_tables``).
     """
     inv = topology()
     wanted = scope(inv) if scope is not None else None
@@ -166,7 +171,7 @@ def probe(scope=None, lvm: bool = False) -> Inventory:
         deep = list(inv.devices)
     else:
         deep = _closure(inv, wanted)
-    add_signatures(inv, deep)
+    add_signatures(inv, deep, cache)
     if lvm or any(inv.devices[p].fstype == "LVM2_member" or inv.devices[p].kind == "lvm" for p in deep):
         add_lvm(inv)
     return inv
@@ -234,7 +239,7 @@ def _closure(inv: Inventory, disks: set[str]) -> list[str]:
     return sorted(out)
 
 
-def add_signatures(inv: Inventory, paths: list[str]) -> None:
+def add_signatures(inv: Inventory, paths: list[str], cache: Path | None = None) -> None:
     sigs, errors = _blkid(paths)
     tables = []
     for path in paths:
@@ -246,18 +251,76 @@ def add_signatures(inv: Inventory, paths: list[str]) -> None:
         dev.label = s.get("LABEL") or None
         if s.get("PTTYPE") and dev.kind != "part":
             tables.append(dev)
-    for dev, table in zip(tables, _read_tables([d.path for d in tables])):
+    for dev, table in zip(tables, _read_tables([d.path for d in tables], cache)):
         dev.ptable, dev.ptuuid, dev.parts = table
 
 
-def _read_tables(paths: list[str]) -> list:
-    """One ``sfdisk --json`` per disk, run side by side: they wait on I/O, not on us."""
-    if len(paths) < 2:
-        return [read_table(p) for p in paths]
-    from concurrent.futures import ThreadPoolExecutor
+TABLE_SPAN = 64 << 10  # a GPT's header and entries (4 KiB sectors too), an MBR; its backup at the end
 
-    with ThreadPoolExecutor(max_workers=min(4, len(paths))) as pool:
-        return list(pool.map(read_table, paths))
+
+def table_digest(path: str) -> str | None:
+    """sha256 of a disk's first and last 64 KiB, device number, size and sector size: every byte ``sfdisk``
+    reads for a GPT (either copy; the headers hold their entries' CRC) or an MBR with no extended partition."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        size = os.lseek(fd, 0, os.SEEK_END)
+        sector = _read(SYS / os.path.basename(path) / "queue" / "logical_block_size", "512")
+        h = hashlib.sha256(f"{os.fstat(fd).st_rdev}:{size}:{sector}".encode())
+        h.update(os.pread(fd, TABLE_SPAN, 0))
+        h.update(os.pread(fd, TABLE_SPAN, max(0, size - TABLE_SPAN)))
+        return h.hexdigest()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _read_tables(paths: list[str], cache: Path | None = None) -> list:
+    """One ``sfdisk --json`` per disk (0.1-0.2 s each in a slow VM), run side by side: they wait on I/O, not
+    on us. With ``cache``, a disk whose table bytes have the digest of an earlier read is not read again
+    (MBRs with an extended partition are always read: their logical partitions live anywhere on the disk)."""
+    memo: dict = {}
+    if cache is not None:
+        try:
+            memo = json.loads(cache.read_text())
+        except (OSError, ValueError):
+            memo = {}
+    digests = {p: table_digest(p) for p in paths} if cache is not None else {}
+    out: dict[str, tuple] = {}
+    for p in paths:
+        hit = memo.get(p)
+        if isinstance(hit, dict) and digests.get(p) and hit.get("digest") == digests[p]:
+            try:
+                label, ptid, parts = hit["table"]
+                out[p] = (label, ptid, [Part(**x) for x in parts])
+            except (TypeError, KeyError, ValueError):  # written by another version: read again
+                pass
+    todo = [p for p in paths if p not in out]
+    if len(todo) < 2:
+        fresh = [read_table(p) for p in todo]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(4, len(todo))) as pool:
+            fresh = list(pool.map(read_table, todo))
+    out.update(zip(todo, fresh))
+    if cache is not None and todo:
+        for p, (label, ptid, parts) in zip(todo, fresh):
+            if digests.get(p) and (label == "gpt" or (label == "msdos" and all(x.kind == "primary" for x in parts))):
+                memo[p] = {"digest": digests[p], "table": [label, ptid, [asdict(x) for x in parts]]}
+            else:
+                memo.pop(p, None)
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}")
+        try:  # a cache: losing it costs a read, so no fsync; a unique temp name, as processes may race
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(memo, sort_keys=True))
+            os.replace(tmp, cache)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+    return [out[p] for p in paths]
 
 
 def topology() -> Inventory:

@@ -135,12 +135,7 @@ def test_volume_groups_are_listed_only_when_lvm_is_in_play(loops, tmp_path):
     """pvs and lvs (half a second in a slow VM) run when the config has LVM items or a PV is in scope."""
     if not shutil.which("pvs"):
         pytest.skip("lvm2 is not installed (scripts/install.sh installs it)")
-    log, bindir = tmp_path / "lvm-calls", tmp_path / "bin"
-    bindir.mkdir()
-    for tool in ("pvs", "lvs"):  # the real tools, with a note of each call
-        (bindir / tool).write_text(f"#!/bin/sh\necho {tool} >> {log}\nexec {shutil.which(tool)} \"$@\"\n")
-        (bindir / tool).chmod(0o755)
-    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    env, log = _logged(tmp_path, "pvs", "lvs")
     dev, pv = loops.add("64M"), loops.add("64M")
     rc, rep = apply(write_config(tmp_path / "c.yaml", [{"id": "d0", "type": "disk", "path": dev, "ptable": "gpt"}]),
                     tmp_path / "r", env=env)
@@ -148,12 +143,50 @@ def test_volume_groups_are_listed_only_when_lvm_is_in_play(loops, tmp_path):
     subprocess.run(["pvcreate", "-ff", "-y", pv], check=True, capture_output=True)
     rc, rep = apply(write_config(tmp_path / "c2.yaml", [{"id": "d1", "type": "disk", "path": pv, "preserve": True}]),
                     tmp_path / "r", "--dry-run", env=env)
-    assert log.read_text().split() == ["pvs", "lvs"], rep
+    assert [ln.split()[0] for ln in log.read_text().splitlines()] == ["pvs", "lvs"], rep
     log.unlink()
     vg = [{"id": "d0", "type": "disk", "path": dev, "ptable": "gpt", "preserve": True},
           {"id": "vg", "type": "lvm_volgroup", "name": "bpvgtest", "devices": ["d0"]}]
     rc, rep = apply(write_config(tmp_path / "c3.yaml", vg), tmp_path / "r", "--dry-run", env=env)
-    assert log.read_text().split() == ["pvs", "lvs"], rep
+    assert [ln.split()[0] for ln in log.read_text().splitlines()] == ["pvs", "lvs"], rep
+
+
+def _logged(tmp_path, *tools):
+    """PATH with the real tools behind wrappers noting each call in tmp_path/calls: (env, the log)."""
+    log, bindir = tmp_path / "calls", tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    for tool in tools:
+        (bindir / tool).write_text(f"#!/bin/sh\necho {tool} \"$@\" >> {log}\nexec {shutil.which(tool)} \"$@\"\n")
+        (bindir / tool).chmod(0o755)
+    return {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}, log
+
+
+def test_a_table_is_read_again_only_when_its_bytes_changed(loops, tmp_path):
+    """run/blockprov/ptables.json keeps each table read under a digest of its bytes: a re-run reads no table
+    that is as it was; any change to one (here a partition added behind blockprov's back) is read again."""
+    gpt, dos = loops.add("64M"), loops.add("64M")
+    items = [{"id": "g", "type": "disk", "path": gpt, "ptable": "gpt"},
+             {"id": "gp", "type": "partition", "device": "g", "size": "16M"},
+             {"id": "d", "type": "disk", "path": dos, "ptable": "msdos"},
+             {"id": "dx", "type": "partition", "device": "d", "size": "32M", "flag": "extended"},
+             {"id": "dl", "type": "partition", "device": "d", "size": "8M", "flag": "logical"}]
+    cfg, root = write_config(tmp_path / "c.yaml", items), tmp_path / "r"
+    env, log = _logged(tmp_path, "sfdisk")
+    rc, rep = apply(cfg, root, env=env)
+    assert rc == 0, rep
+    assert json.loads((root / "run/blockprov/ptables.json").read_text()).keys() == {gpt}  # not the extended
+    log.unlink()
+    rc, rep = apply(cfg, root, env=env)
+    assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
+    assert [ln.split()[-1] for ln in log.read_text().splitlines()] == [dos]  # the logical partition is anywhere
+    subprocess.run(["sfdisk", "--append", "--quiet", "--no-reread", "--no-tell-kernel", gpt], input=",8M\n",
+                   text=True, check=True)
+    log.unlink()
+    items.append({"id": "gp2", "type": "partition", "device": "g", "size": "8M", "preserve": True})
+    rc, rep = apply(write_config(tmp_path / "c2.yaml", items), root, env=env)
+    assert rc == 0 and statuses(rep)["gp2"] == "ok", rep  # seen: read again, not taken from the cache
+    reads = [ln.split()[-1] for ln in log.read_text().splitlines()]
+    assert reads.count(gpt) == 1 and dos in reads, reads  # (a second probe, after partx, reads only dos)
 
 
 def test_wipe_progress_is_reported_as_events_off_a_terminal(loops, tmp_path):
