@@ -20,6 +20,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from blockprov import spool
 from blockprov.paths import Paths, write_if_changed
@@ -89,8 +90,19 @@ def _mounts() -> list[tuple[str, str]]:
     return [(src, point) for point, src in mountinfo()[1].items()]
 
 
+def journal_mounts(journal: dict) -> set[str]:
+    """Mount points blockprov's storage journal shows it mounted (pure)."""
+    return {st["target"] for entry in (journal.get("items") or {}).values() if isinstance(entry, dict)
+            for st in entry.get("steps") or [] if st.get("op") == "mount" and st.get("target")}
+
+
 def release(paths: Paths, devname: str) -> list[str]:
-    """Unmount (lazily if busy) blockprov's mounts from a removed device; its fstab lines get ``nofail``."""
+    """Unmount (lazily if busy) blockprov's mounts from a removed device; its fstab lines get ``nofail``.
+
+    blockprov's mounts: the managed fstab block's, and those its journal shows it made (a disk pulled
+    while the run that mounted it was still probing gets no fstab line, but its mount is still ours)."""
+    import json
+
     from blockprov.storage import fstab
     from blockprov.storage.plan import join_target
     from blockprov.storage.run import run
@@ -100,15 +112,20 @@ def release(paths: Paths, devname: str) -> list[str]:
     except OSError:
         text = ""
     managed = {join_target(str(paths.tgt), p): p for p in fstab.managed_paths(text)}
+    try:
+        made = journal_mounts(json.loads(paths.storage_journal.read_text()))
+    except (OSError, ValueError, AttributeError):
+        made = set()
     done = []
     for point in mounted_from(devname, _mounts()):
-        if point not in managed:
+        if point not in managed and point not in made:
             continue
         if run(["umount", point], check=False, timeout=30).returncode != 0:
             run(["umount", "-l", point], check=False, timeout=30)
-        done.append(managed[point])
-    if done:
-        new = fstab.with_option(text, set(done), "nofail")
+        done.append(managed.get(point, point))
+    held = {managed[p] for p in managed if managed[p] in done}
+    if held:
+        new = fstab.with_option(text, held, "nofail")
         if new != text:
             write_if_changed(paths.fstab, new)
     return done
@@ -188,7 +205,6 @@ class Settled:
 
 class Processor:
     def __init__(self, paths: Paths):
-        from blockprov import instance
         from blockprov.reporting import Reporter
         from blockprov.stages import OutputLog
 

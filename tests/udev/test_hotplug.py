@@ -307,3 +307,30 @@ def test_the_helper_wakes_a_lingering_processor_and_never_a_stranger(tmp_path, u
         for p in (woken, stranger):
             p.kill()
             p.wait()
+
+
+def test_a_disk_pulled_before_its_fstab_line_was_written_is_still_unmounted(tmp_path, udev, loops, md):
+    """The VM tier's burst: a disk unplugged while the run that mounted it was still probing got no fstab
+    line; its mount is blockprov's all the same (the journal shows it), so the remove unmounts it. A mount
+    of the same partition that blockprov did not make stays."""
+    md.set("storagedata", storagedata(volume("hp-gone", "/gone")))
+    inst = Instance(tmp_path, udev, loops, md)
+    inst.boot()
+    dev = inst.attach("hp-gone")
+    inst.idle()
+    assert inst.mounted("/gone") == dev + "p1"
+    fstab = inst.root / "etc/fstab"
+    fstab.write_text("")  # as if the run's fstab step never happened
+    other = tmp_path / "someone-elses"
+    other.mkdir()
+    subprocess.run(["mount", dev + "p1", str(other)], check=True)
+    try:
+        udev.trigger(dev, "remove")
+        inst.idle()
+        assert inst.mounted("/gone") is None
+        assert any("unmounted" in e["description"] and "/gone" in e["description"]
+                   for e in inst.reports() if e.get("action") == "remove"), inst.reports()
+        assert subprocess.run(["findmnt", str(other)], capture_output=True).returncode == 0
+        assert fstab.read_text() == ""
+    finally:
+        subprocess.run(["umount", str(other)], check=False)

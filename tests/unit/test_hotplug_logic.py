@@ -85,3 +85,16 @@ def test_a_lingering_processor_wakes_on_sigusr1_and_ends_cleanly_on_sigterm(tmp_
     proc.send_signal(signal.SIGTERM)
     assert proc.communicate(timeout=20)[0].strip() == "False" and proc.returncode == 0
     assert list((tmp_path / "run/blockprov/hotplug").glob("lingering.*")) == []  # its own and the stale one
+
+
+def test_journal_mounts_are_the_targets_of_mount_steps():
+    from blockprov.hotplug import journal_mounts
+
+    journal = {"version": 1, "items": {
+        "m1": {"steps": [{"op": "mount", "device": "/dev/vdb1", "target": "/srv/a", "at": 1.0}]},
+        "f1": {"steps": [{"op": "mkfs", "device": "/dev/vdb1", "fstype": "ext4"}]},
+        "m2": {"steps": [{"op": "mount", "device": "/dev/vdc1", "target": "/mnt/t/srv/b"},
+                         {"op": "mount", "device": "/dev/vdc1", "target": "/mnt/t/srv/b"}]},
+        "fstab": {"steps": [{"op": "fstab", "lines": 2}]}, "odd": "not an entry"}}
+    assert journal_mounts(journal) == {"/srv/a", "/mnt/t/srv/b"}
+    assert journal_mounts({}) == set()

@@ -43,10 +43,18 @@ DEFINITION = {
         {"id": "f2", "type": "format", "volume": "d2", "fstype": "xfs", "label": "vmlogs"},
         {"id": "m2", "type": "mount", "device": "f2", "path": "/srv/logs"}]},
 }
-HOT = [{"id": "h1", "type": "disk", "serial": "hot-1", "ptable": "gpt"},
-       {"id": "h1p1", "type": "partition", "device": "h1", "size": "100%"},
-       {"id": "h1f", "type": "format", "volume": "h1p1", "fstype": "ext4", "label": "hotdata"},
-       {"id": "h1m", "type": "mount", "device": "h1f", "path": "/srv/hot"}]
+
+
+def hot_items(n: int, path: str, label: str) -> list[dict]:
+    """A hotplugged disk hot-N in storagedata: gpt, one partition, ext4, mounted at path."""
+    d = f"h{n}"
+    return [{"id": d, "type": "disk", "serial": f"hot-{n}", "ptable": "gpt"},
+            {"id": f"{d}p1", "type": "partition", "device": d, "size": "100%"},
+            {"id": f"{d}f", "type": "format", "volume": f"{d}p1", "fstype": "ext4", "label": label},
+            {"id": f"{d}m", "type": "mount", "device": f"{d}f", "path": path}]
+
+
+HOT = hot_items(1, "/srv/hot", "hotdata")
 
 
 def corpus_storage(name: str, serials: dict[str, str]) -> list[dict]:
@@ -197,10 +205,27 @@ def test_3_hotplug_from_serve_local(guest):
     g.run(["sh", "-c", "for i in $(seq 100); do findmnt /srv/hot >/dev/null || exit 0; sleep 0.1; done; exit 1"])
     line = next(ln for ln in g.run(["cat", "/etc/fstab"]).stdout.splitlines() if "\t/srv/hot\t" in ln)
     assert "nofail" in line.split("\t")[3], line
+    # A burst: two disks plugged back to back, then both unplugged.
+    two = hot_items(2, "/srv/h2", "hot2") + hot_items(3, "/srv/h3", "hot3")
+    g.write("/etc/blockprov/storagedata.yaml", yaml.safe_dump({"version": 1, "config": storagedata["config"] + two}))
+    g.run(["sh", "-c", "for i in $(seq 50); do blockprov refresh-metadata | grep -q storage && exit 0; sleep 0.2; "
+                       "done; exit 1"])  # serve-local has noticed the file
+    disks = [g.new_disk(f"hot-{n}", "1G") for n in (2, 3)]
+    for d in disks:
+        g.plug(d)
+    both = "for i in $(seq 300); do {} && exit 0; sleep 0.1; done; exit 1"
+    g.run(["sh", "-c", both.format("findmnt /srv/h2 >/dev/null && findmnt /srv/h3 >/dev/null")], timeout=60)
+    for d in disks:
+        g.unplug(d)
+    g.run(["sh", "-c", both.format("! findmnt /srv/h2 >/dev/null && ! findmnt /srv/h3 >/dev/null")], timeout=60)
+    fstab = g.run(["cat", "/etc/fstab"]).stdout.splitlines()
+    assert all("nofail" in ln.split("\t")[3] for ln in fstab if "\t/srv/h" in ln) and len(
+        [ln for ln in fstab if "\t/srv/h" in ln]) == 3, fstab
     limits = g.run(["journalctl", "-b", "--no-pager", "-o", "cat", "-u", "blockprov-hotplug.service"]).stdout
     assert "start-limit-hit" not in limits, "a burst of events must not trip the service's start limit"
     report(f"VM scenario 3 (hotplug from serve-local): ok; mounted {t['latency']:.2f} s after the disk appeared "
-           "(guest clock); unplugged: unmounted, fstab line kept with nofail")
+           "(guest clock); unplugged: unmounted, fstab line kept with nofail; two plugged at once: both mounted, "
+           "both unplugged: both unmounted")
 
 
 def check_rerun(g, path: str, target: str, files: list[str]) -> None:
