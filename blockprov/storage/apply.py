@@ -153,18 +153,20 @@ def apply(model, root: str = "/", target: str | None = None, dry_run: bool = Fal
         device_steps = any(s.op != "fstab" for s in todo)
         # Nothing but fstab to do: the inventory just probed is still the truth; skip re-probing. The fstab
         # step comes after every device step, so what it probed is also the final state.
-        after_devices: list[Inventory] = []
+        final_inv: Inventory | None = None
 
-        def after() -> Inventory:
-            ex.settle()  # the events our own steps caused are handled: udev's database is whole again
-            return look()
+        def settled() -> Inventory:
+            """The state after the device steps, probed once (udev has handled the events our steps caused)."""
+            nonlocal final_inv
+            if final_inv is None:
+                if device_steps:
+                    ex.settle()
+                final_inv = look() if device_steps else inv
+            return final_inv
 
-        def entries(failed):
-            after_devices.append(after() if device_steps else inv)
-            return fstab_entries(fs_step, after_devices[-1], failed, lambda p: os.path.realpath(ex.real(p)))
-
-        out = ex.run(todo, entries)
-        final_inv = after_devices[-1] if after_devices else after() if device_steps else inv
+        out = ex.run(todo, lambda failed: fstab_entries(fs_step, settled(), failed,
+                                                        lambda p: os.path.realpath(ex.real(p))))
+        final_inv = settled()
         final = planner.plan(model, final_inv, opts) if device_steps else plan
         good = {i.id for i in final.items if i.status == "ok"} - set(out.failed)
         files = ex.write_stack_conffiles(*stack_conffiles(model, final_inv, good, ex.md_brief))
