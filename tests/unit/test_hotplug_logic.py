@@ -46,17 +46,17 @@ import sys
 from pathlib import Path
 from blockprov import hotplug
 from blockprov.paths import Paths
-print(hotplug._linger(Paths(Path(sys.argv[1])), 60), flush=True)
+print(hotplug._linger(Paths(Path(sys.argv[1])), float(sys.argv[2])), flush=True)
 """
 
 
-def _lingering(root):
+def _lingering(root, seconds="60"):
     import subprocess
     import sys
     import time
 
     (root / "run/blockprov/hotplug/queue").mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([sys.executable, "-c", LINGER, str(root)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", LINGER, str(root), seconds], stdout=subprocess.PIPE, text=True)
     marker = root / f"run/blockprov/hotplug/lingering.{proc.pid}"
     deadline = time.monotonic() + 20
     while not (marker.exists() and marker.read_text().strip()):
@@ -81,7 +81,7 @@ def test_a_lingering_processor_wakes_on_sigusr1_and_ends_cleanly_on_sigterm(tmp_
     for f in (tmp_path / "run/blockprov/hotplug/queue").iterdir():
         f.unlink()
     (tmp_path / "run/blockprov/hotplug/lingering.999999999").write_text("12\n")  # a killed processor's
-    proc, marker = _lingering(tmp_path)
+    proc, marker = _lingering(tmp_path, "inf")  # hotplug.linger: .inf
     proc.send_signal(signal.SIGTERM)
     assert proc.communicate(timeout=20)[0].strip() == "False" and proc.returncode == 0
     assert list((tmp_path / "run/blockprov/hotplug").glob("lingering.*")) == []  # its own and the stale one
