@@ -116,14 +116,15 @@ def release(paths: Paths, devname: str) -> list[str]:
         made = journal_mounts(json.loads(paths.storage_journal.read_text()))
     except (OSError, ValueError, AttributeError):
         made = set()
-    done = []
+    done, held = [], set()
     for point in mounted_from(devname, _mounts()):
         if point not in managed and point not in made:
             continue
         if run(["umount", point], check=False, timeout=30).returncode != 0:
             run(["umount", "-l", point], check=False, timeout=30)
         done.append(managed.get(point, point))
-    held = {managed[p] for p in managed if managed[p] in done}
+        if point in managed:
+            held.add(managed[point])
     if held:
         new = fstab.with_option(text, held, "nofail")
         if new != text:
@@ -338,9 +339,7 @@ class Processor:
         from blockprov.refresh import RefreshError, refresh
 
         limit = _number((self.cfg.get("hotplug") or {}).get("metadata_timeout"), DEFAULT_METADATA_TIMEOUT)
-        state = {"out": out}
-
-        state["digest"] = self.storage_digest()
+        state = {"out": out, "digest": self.storage_digest()}
 
         def attempt() -> bool:
             try:
@@ -349,9 +348,9 @@ class Processor:
                 self.log(f"hotplug: metadata refresh failed: {exc}")
                 return False
             self.sd, self.cfg = r.sd, r.cfg
-            if self.storage_digest() != state["digest"]:
-                state["digest"] = self.storage_digest()
-                state["out"] = self._storage()
+            digest = self.storage_digest()
+            if digest != state["digest"]:
+                state["digest"], state["out"] = digest, self._storage()
             disks = state["out"].detail.get("disks", set())
             return all(e.device in disks for e in unnamed)
 

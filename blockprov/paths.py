@@ -142,19 +142,24 @@ def safe_name(text: str) -> str:
 
 
 def atomic_write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
-    """temp file + fsync + rename + fsync of the directory."""
+    """temp file + fsync + rename + fsync of the directory. The temp name carries the pid: processes writing
+    the same file at once (a hotplug processor and a boot stage, say) never write into each other's."""
     import os
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.blockprov-tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.blockprov-tmp")
     raw = data.encode() if isinstance(data, str) else data
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        os.write(fd, raw)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        try:
+            os.write(fd, raw)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     dfd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dfd)

@@ -70,12 +70,13 @@ def stack_conffiles(model, inv: Inventory, good: set[str], brief) -> tuple:
     crypt = arrays = None
     held: dict[str, set[str]] = {"crypt": set(), "raid": set()}
     for it in model.items:
-        if it["type"] in ("dm_crypt", "raid") and it["id"] not in good:
-            held["crypt" if it["type"] == "dm_crypt" else "raid"].add(
-                (it.get("dm_name") if it["type"] == "dm_crypt" else it.get("name")) or it["id"])
+        if it["type"] not in ("dm_crypt", "raid"):
+            continue
+        name = it.get("dm_name" if it["type"] == "dm_crypt" else "name") or it["id"]
+        if it["id"] not in good:
+            held["crypt" if it["type"] == "dm_crypt" else "raid"].add(name)
         if it["type"] == "dm_crypt":
             crypt = crypt if crypt is not None else []
-            name = it.get("dm_name") or it["id"]
             dev = next((d for d in inv.devices.values() if d.kind == "crypt" and d.name == name), None)
             member = inv.devices.get(dev.members[0]) if dev and dev.members else None
             if it["id"] not in good or member is None or not member.fsuuid:
@@ -86,9 +87,8 @@ def stack_conffiles(model, inv: Inventory, good: set[str], brief) -> tuple:
             options = ",".join(["luks"] + [o for o in given if o and o != "luks"])
             crypt.append(conffiles.CryptEntry(name, f"UUID={member.fsuuid}", keyfile, options,
                                               set(member.links) | {member.path}))
-        elif it["type"] == "raid":
+        else:
             arrays = arrays if arrays is not None else []
-            name = it.get("name") or it["id"]
             dev = next((d for d in inv.devices.values() if d.kind == "raid" and d.name == name), None)
             line = brief(dev.path, name) if dev is not None and it["id"] in good else None
             if line:

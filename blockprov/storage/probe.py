@@ -282,12 +282,7 @@ def _read_tables(paths: list[str], cache: Path | None = None) -> list:
     """One ``sfdisk --json`` per disk (0.1-0.2 s each in a slow VM), run side by side: they wait on I/O, not
     on us. With ``cache``, a disk whose table bytes have the digest of an earlier read is not read again
     (MBRs with an extended partition are always read: their logical partitions live anywhere on the disk)."""
-    memo: dict = {}
-    if cache is not None:
-        try:
-            memo = json.loads(cache.read_text())
-        except (OSError, ValueError):
-            memo = {}
+    memo = _load_memo(cache)
     digests = {p: table_digest(p) for p in paths} if cache is not None else {}
     out: dict[str, tuple] = {}
     for p in paths:
@@ -313,14 +308,26 @@ def _read_tables(paths: list[str], cache: Path | None = None) -> list:
                 memo[p] = {"digest": digests[p], "table": [label, ptid, [asdict(x) for x in parts]]}
             else:
                 memo.pop(p, None)
-        tmp = cache.with_name(f".{cache.name}.{os.getpid()}")
-        try:  # a cache: losing it costs a read, so no fsync; a unique temp name, as processes may race
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(memo, sort_keys=True))
-            os.replace(tmp, cache)
-        except OSError:
-            tmp.unlink(missing_ok=True)
+        _save_memo(cache, memo)
     return [out[p] for p in paths]
+
+
+def _load_memo(cache: Path | None) -> dict:
+    try:
+        memo = json.loads(cache.read_text()) if cache is not None else {}
+    except (OSError, ValueError):
+        return {}
+    return memo if isinstance(memo, dict) else {}
+
+
+def _save_memo(cache: Path, memo: dict) -> None:
+    """A cache: failing to write it costs a read next time, never the probe."""
+    from blockprov.paths import atomic_write
+
+    try:
+        atomic_write(cache, json.dumps(memo, sort_keys=True))
+    except OSError:
+        pass
 
 
 def topology() -> Inventory:

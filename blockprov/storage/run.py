@@ -1,6 +1,6 @@
 """Run external commands: argv lists only, a timeout always, output captured.
 
-Plain ``subprocess.run``: every command the agent runs is logged the same way
+``subprocess.Popen`` in its own process group: every command the agent runs is logged the same way
 and the report can carry its stderr. The ``sh`` package did this before and
 cost, measured in the VM tier's guest (TCG), 0.25 s to import and about 70 ms
 more per command than ``subprocess`` (its helper threads, plus a ``timeout``

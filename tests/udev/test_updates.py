@@ -83,8 +83,6 @@ def test_refresh_metadata_and_apply_storage(tmp_path, loops, md):
     assert bp(root, "refresh-metadata", check=True).stdout.strip() == "unchanged"
     assert (root / "run/blockprov/instance-data.json").read_bytes() == before
     md.set("storagedata", f"version: 1\nconfig:\n  - {{id: d, type: disk, path: {dev}}}\n"
-                          "  - {id: f, type: format, volume: d, fstype: ext4, label: applied}\n")
-    md.set("storagedata", f"version: 1\nconfig:\n  - {{id: d, type: disk, path: {dev}}}\n"
                           "  - {id: f, type: format, volume: d, fstype: ext4, lable: applied}\n")
     res = bp(root, "refresh-metadata", check=True)  # the refresh worked; the config it brought is bad
     assert res.stdout.strip() == "changed: storage"

@@ -134,6 +134,10 @@ def test_sysconfig_is_kept_parsed_until_a_file_changes(tmp_path):
     assert cache.exists() and oct(cache.stat().st_mode & 0o777) == "0o600"
     kept = cache.read_text()
     assert sysconfig.load(paths)["datasource_list"] == ["NoCloud"] and cache.read_text() == kept
+    marked = json.loads(kept)
+    marked["cfg"]["datasource_list"] = ["FromTheCache"]  # same stamp: the file is what load returns
+    cache.write_text(json.dumps(marked))
+    assert sysconfig.load(paths)["datasource_list"] == ["FromTheCache"]
     write_cfg(tmp_path, "datasource_list: [Azure]\n", "10-a.cfg")  # a new drop-in
     assert sysconfig.load(paths)["datasource_list"] == ["Azure"]
     write_cfg(tmp_path, "datasource_list: [ConfigDrive]\n", "10-a.cfg")  # same size, new mtime
