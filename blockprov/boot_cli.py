@@ -248,9 +248,11 @@ def cmd_schema(paths: Paths, args) -> int:
         return EXIT_OK
     import yaml
 
+    from blockprov.limits import load_yaml
+
     try:
-        cfg = yaml.safe_load(Path(args.file).read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        cfg = load_yaml(Path(args.file).read_bytes(), args.file)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
         print(f"blockprov: {args.file}: {exc}", file=sys.stderr)
         return EXIT_INVALID
     if cfg is None:

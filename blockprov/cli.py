@@ -123,6 +123,11 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+
+    # Whatever umask we were started with (000 from a careless wrapper), directories and files we create get
+    # the modes we state: 022 is systemd's default, and secrets are created 0600 explicitly.
+    os.umask(0o022)
     argv = sys.argv[1:] if argv is None else argv
     first = next((a for a in argv if not a.startswith("-")), None)
     args = _parser(first if first in COMMANDS else None).parse_args(argv)

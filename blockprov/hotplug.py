@@ -460,9 +460,9 @@ def _configured_interfaces(paths: Paths, cfg: dict, sd) -> set[str]:
 
 
 def _lock(paths: Paths):
-    d = paths.run / "hotplug"
-    d.mkdir(parents=True, exist_ok=True)
-    f = open(d / "processor.lock", "w")
+    from blockprov.paths import open_lock
+
+    f = open_lock(paths.processor_lock)
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -34,8 +34,11 @@ def previous_iid(paths: Paths) -> str | None:
 def activate(paths: Paths, sd: SourceData) -> bool:
     """Make ``sd`` the current instance; True when its instance-id differs from the last boot's."""
     idir = paths.instance_dir(sd.instance_id)
+    paths.prepare()
     idir.mkdir(parents=True, exist_ok=True)
-    atomic_write(idir / "datasource.json", json.dumps(sd.to_json(), indent=1, sort_keys=True))
+    os.chmod(idir, 0o700)
+    # raw user-data, admin_pass, password hashes: root's alone from the moment the file exists
+    atomic_write(idir / "datasource.json", json.dumps(sd.to_json(), indent=1, sort_keys=True), mode=0o600)
     prev = previous_iid(paths)
     new = prev != sd.instance_id
     if new:
@@ -115,6 +118,4 @@ def write_instance_data(paths: Paths, sd: SourceData, cfg: dict) -> None:
     public["sensitive_keys"] = sorted(secret)
     full["sensitive_keys"] = sorted(secret)
     atomic_write(paths.instance_data_sensitive, json.dumps(full, indent=1, sort_keys=True, default=str), mode=0o600)
-    os.chmod(paths.instance_data_sensitive, 0o600)
     atomic_write(paths.instance_data, json.dumps(public, indent=1, sort_keys=True, default=str), mode=0o644)
-    os.chmod(paths.instance_data, 0o644)

@@ -124,8 +124,34 @@ class Paths:
         return self.run / "instance-data-sensitive.json"
 
     @property
+    def locks(self) -> Path:
+        """Lock files, in a 0700 directory: ``flock`` needs only read access, so a lock any local user can
+        open is a lock any local user can hold (and stall storage, boot and hotplug with)."""
+        return self.run / "lock"
+
+    @property
     def boot_lock(self) -> Path:
-        return self.run / "boot.lock"
+        return self.locks / "boot.lock"
+
+    @property
+    def storage_lock(self) -> Path:
+        return self.locks / "storage.lock"
+
+    @property
+    def processor_lock(self) -> Path:
+        return self.locks / "processor.lock"
+
+    def private_dirs(self) -> list[Path]:
+        """Directories only root may enter: state (raw user-data, datasource caches, journals), caches,
+        logs (script output) and locks. ``run/blockprov`` itself stays 0755 for the public status and
+        instance-data.json."""
+        return [self.state, self.cache, self.logs, self.locks]
+
+    def prepare(self) -> None:
+        """Create (or tighten) the private directories, before anything is written below them."""
+        self.run.mkdir(parents=True, exist_ok=True)
+        for d in self.private_dirs():
+            ensure_dir(d, 0o700)
 
     def inside(self, path: str) -> Path:
         """An absolute path from config (write_files, content files) confined to the root."""
@@ -141,18 +167,62 @@ def safe_name(text: str) -> str:
     return out or "_"
 
 
+TMP_SUFFIX = ".blockprov-tmp"
+
+
+def ensure_dir(path: Path, mode: int) -> None:
+    """``path`` and its missing parents as directories; ``path`` gets exactly ``mode`` whatever the umask
+    (an existing one is tightened or loosened to it). Parents created here get 0755."""
+    import os
+
+    if not path.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+    if (path.stat().st_mode & 0o7777) != mode:
+        os.chmod(path, mode)
+
+
+def open_lock(path: Path):
+    """A lock file (0600, in a 0700 directory), opened for ``flock``."""
+    import os
+
+    ensure_dir(path.parent, 0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "r+")
+
+
+def open_log(path: Path):
+    """A log for appending: 0600 in a 0700 directory (scripts' output and events can carry secrets)."""
+    import os
+
+    ensure_dir(path.parent, 0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    if (os.fstat(fd).st_mode & 0o777) != 0o600:
+        os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
 def atomic_write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
     """temp file + fsync + rename + fsync of the directory. The temp name carries the pid: processes writing
-    the same file at once (a hotplug processor and a boot stage, say) never write into each other's."""
+    the same file at once (a hotplug processor and a boot stage, say) never write into each other's.
+    The file has exactly ``mode`` from its creation (fchmod: the umask cannot widen or narrow it), so a
+    secret is never readable, not even between open and chmod."""
     import os
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.blockprov-tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
     raw = data.encode() if isinstance(data, str) else data
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, mode & 0o600)
         try:
-            os.write(fd, raw)
+            os.fchmod(fd, mode)
+            view = memoryview(raw)
+            while view:
+                view = view[os.write(fd, view):]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -181,5 +251,30 @@ def write_if_changed(path: Path, data: str | bytes, mode: int = 0o644) -> bool:
     except OSError:
         pass
     atomic_write(path, raw, mode=mode)
-    os.chmod(path, mode)  # the umask narrowed os.open's mode
     return True
+
+
+def sweep_temp(dirs: list[Path]) -> list[Path]:
+    """Remove ``.NAME.PID.blockprov-tmp`` files whose writer is gone (a crash between create and rename).
+
+    A live writer's file is left alone: it is renamed or removed by its own process. Returns what went."""
+    import os
+
+    gone = []
+    for d in dirs:
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for name in names:
+            if not (name.startswith(".") and name.endswith(TMP_SUFFIX)):
+                continue
+            pid = name[: -len(TMP_SUFFIX)].rsplit(".", 1)[-1]
+            if not pid.isdigit() or int(pid) == os.getpid() or os.path.exists(f"/proc/{pid}"):
+                continue
+            try:
+                os.unlink(os.path.join(d, name))
+                gone.append(Path(d) / name)
+            except OSError:
+                pass
+    return gone

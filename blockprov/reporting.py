@@ -70,8 +70,9 @@ class Reporter:
         self.hooks: list[_Webhook] = []
         self.deadline_s = 3.0
         self.configure(cfg or {})
-        paths.events_log.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(paths.events_log, "a", encoding="utf-8")
+        from blockprov.paths import open_log
+
+        self._fh = open_log(paths.events_log)
 
     def configure(self, cfg: dict) -> None:
         rep = cfg.get("reporting") if isinstance(cfg.get("reporting"), dict) else {}

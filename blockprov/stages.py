@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from blockprov import instance, semaphores, sysconfig
-from blockprov.paths import Paths, atomic_write
+from blockprov.paths import Paths, atomic_write, open_lock, open_log, sweep_temp
 from blockprov.reporting import FAIL, SUCCESS, WARN, Reporter
 
 STAGES = ["init-local", "init-network", "modules-config", "modules-final"]
@@ -34,8 +34,7 @@ class OutputLog:
         self.path = paths.output_log
 
     def __call__(self, text: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
+        with open_log(self.path) as f:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             for line in text.rstrip("\n").splitlines() or [""]:
                 f.write(f"{stamp} {line}\n")
@@ -59,8 +58,9 @@ class Runner:
     def __init__(self, paths: Paths):
         self.paths = paths
         self.log = OutputLog(paths)
-        paths.run.mkdir(parents=True, exist_ok=True)
-        self._lock = open(paths.boot_lock, "w")
+        paths.prepare()
+        sweep_temp([paths.run, paths.state, paths.data, paths.instance_link, paths.global_sem])
+        self._lock = open_lock(paths.boot_lock)
         fcntl.flock(self._lock, fcntl.LOCK_EX)
         self.cfg = sysconfig.load(paths)  # ConfigError propagates: exit 2 before anything is written
         self.reporter = Reporter(paths, self.cfg, self.log)

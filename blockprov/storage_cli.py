@@ -16,7 +16,7 @@ def load_valid(path: str, as_json: bool, verdicts=None):
     try:
         loaded = loader.load_file(path)
     except loader.LoadError as exc:
-        probs = [validate.Problem("load", "$", None, str(exc))]
+        probs = [validate.Problem("load", exc.path, None, str(exc))]
         _print_problems(probs, as_json, valid=False)
         return None, probs
     probs = validate.validate(loaded.storage, loaded.prefix, verdicts)
@@ -81,10 +81,15 @@ def run(args) -> int:
         if args.blank_disks:
             inv = planner.blank_inventory(model)
         elif args.inventory:
+            from blockprov.limits import load_json
+
             try:
-                with open(args.inventory, encoding="utf-8") as f:
-                    inv = Inventory.from_json(json.load(f))
-            except (OSError, ValueError, TypeError, KeyError) as exc:
+                with open(args.inventory, "rb") as f:
+                    data = load_json(f.read(), args.inventory)
+                if not isinstance(data, dict):
+                    raise ValueError(f"$: expected an object with 'devices', got {type(data).__name__}")
+                inv = Inventory.from_json(data)
+            except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
                 print(f"{args.inventory}: not a usable inventory: {exc}", file=sys.stderr)
                 return EXIT_INVALID
         else:
@@ -97,8 +102,12 @@ def run(args) -> int:
     if cmd == "apply":
         from blockprov.storage import apply as applier
 
-        report = applier.apply(model, root=args.root, target=args.target, dry_run=args.dry_run,
-                               progress=None if args.json else sys.stderr)
+        try:
+            report = applier.apply(model, root=args.root, target=args.target, dry_run=args.dry_run,
+                                   progress=None if args.json else sys.stderr)
+        except applier.Unusable as exc:
+            _print_problems(exc.problems, args.json, valid=False)
+            return EXIT_INVALID
         _show(model, report.items, report.steps, args.json, report)
         return exit_code(report.counts())
     return EXIT_FAIL

@@ -15,7 +15,6 @@ import zlib
 from dataclasses import dataclass, field
 
 MAX_BYTES = 16 << 20  # after every unwrap; more is refused, not truncated
-MAX_NODES = 200_000  # YAML nodes counted through aliases: stops "billion laughs"
 
 MIME_TYPES = {
     "text/cloud-config": "cloud-config",
@@ -62,11 +61,9 @@ class UserData:
 
 
 def _gunzip(data: bytes) -> bytes:
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    out = d.decompress(data, MAX_BYTES + 1)
-    if len(out) > MAX_BYTES or d.unconsumed_tail:
-        raise ValueError(f"gzip payload expands past {MAX_BYTES >> 20} MiB")
-    return out
+    from blockprov.limits import gunzip
+
+    return gunzip(data, "gzip payload", MAX_BYTES)
 
 
 def unwrap(data: bytes) -> bytes:
@@ -101,29 +98,11 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def count_nodes(obj, limit: int = MAX_NODES) -> int:
-    """Nodes in a loaded YAML tree, following aliases; raises past ``limit``."""
-    n, stack = 0, [obj]
-    while stack:
-        o = stack.pop()
-        n += 1
-        if n > limit:
-            raise ValueError(f"more than {limit} YAML nodes (alias expansion?)")
-        if isinstance(o, dict):
-            stack.extend(o.keys())
-            stack.extend(o.values())
-        elif isinstance(o, list):
-            stack.extend(o)
-    return n
+def load_yaml(text: bytes | str, source: str = "YAML"):
+    """YAML within blockprov.limits (depth checked before parsing, aliases counted after)."""
+    from blockprov.limits import load_yaml as bounded
 
-
-def load_yaml(text: bytes | str):
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    obj = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
-    count_nodes(obj)
-    return obj
+    return bounded(text, source)
 
 
 def parse(raw: bytes | str | None, source: str = "user-data") -> UserData:
@@ -141,7 +120,7 @@ def parse(raw: bytes | str | None, source: str = "user-data") -> UserData:
     for p in parts:
         if p.kind == "cloud-config":
             try:
-                obj = load_yaml(p.payload)
+                obj = load_yaml(p.payload, p.name)
             except Exception as exc:  # noqa: BLE001 - yaml raises many types; report and skip
                 ud.problems.append(f"{p.name}: invalid cloud-config YAML: {_one_line(exc)}")
                 continue

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
 import os
 
 from blockprov.modules._accounts import owner_ids
+from blockprov.limits import LimitError, gunzip
 from blockprov.paths import Paths, write_if_changed
 
 ENCODINGS = {"b64": ("b64",), "base64": ("b64",), "gz": ("gz",), "gzip": ("gz",), "gz+b64": ("b64", "gz"),
@@ -31,7 +31,9 @@ def decode(content, encoding: str | None, where: str) -> bytes:
             elif data[:2] != b"\x1f\x8b":
                 raise OSError("no gzip header")
             else:
-                data = gzip.decompress(data)
+                data = gunzip(data, f"{where}.content")
+        except LimitError as exc:
+            raise EntryError(str(exc)) from None
         except (binascii.Error, ValueError, OSError, EOFError) as exc:
             raise EntryError(f"{where}.content: not valid {'base64' if s == 'b64' else 'gzip'}: {exc}") from None
     return data

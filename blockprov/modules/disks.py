@@ -118,14 +118,19 @@ def _swap(ctx, spec: dict) -> str:
 def _fstab_line(ctx, filename: str) -> bool:
     """Append one swap line unless a line already names the file; returns whether it was added."""
     from blockprov.paths import atomic_write
+    from blockprov.storage.fstab import FstabError, checked_line, unescape
 
     fstab = ctx.paths.inside("/etc/fstab")
     text = fstab.read_text() if fstab.exists() else ""
     for line in text.splitlines():
         fields = line.split()
-        if fields and not fields[0].startswith("#") and fields[0] == filename:
+        if fields and not fields[0].startswith("#") and unescape(fields[0]) == filename:
             return False
-    atomic_write(fstab, text + ("" if not text or text.endswith("\n") else "\n") + f"{filename}\tnone\tswap\tsw\t0\t0\n")
+    try:
+        entry = checked_line([filename, "none", "swap", "sw", "0", "0"])
+    except FstabError as exc:
+        raise ModuleWarning(f"$.swap.filename: {exc}") from None
+    atomic_write(fstab, text + ("" if not text or text.endswith("\n") else "\n") + entry + "\n")
     return True
 
 

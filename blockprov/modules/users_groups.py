@@ -132,9 +132,10 @@ def handle(ctx, args):
             argv += ["--system"] if u.get("system") else []
             argv += ["--no-create-home"] if u.get("no_create_home") or u.get("system") else ["--create-home"]
             argv += ["--groups", ",".join(u["groups"])] if u["groups"] else []
-            if u.get("hashed_passwd") and u.get("lock_passwd") is False:
-                argv += ["--password", u["hashed_passwd"]]
             run(argv + [name], timeout=60)
+            if u.get("hashed_passwd") and u.get("lock_passwd") is False:
+                # on stdin: a hash on a command line is in /proc/PID/cmdline for every local user to read
+                run(["chpasswd", "--root", root, "--encrypted"], input=f"{name}:{u['hashed_passwd']}\n", timeout=60)
             made.append(f"user {name}")
         elif u["groups"]:
             run(["usermod", "--root", root, "--append", "--groups", ",".join(u["groups"]), name], timeout=60)

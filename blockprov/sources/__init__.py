@@ -59,6 +59,45 @@ class SourceData:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
+MAX_IID = 255
+
+
+def sanitize(sd: SourceData) -> SourceData:
+    """Fields of the shape the rest of the agent relies on, whatever the metadata held.
+
+    A datasource's JSON may give a hostname as a mapping, a key list as a number or a file entry without
+    text: such values are dropped with a problem that names them, never passed on to crash a module.
+    The instance-id is required text of at most 255 characters (SourceError otherwise: the source is not
+    usable, and the search goes on).
+    """
+    if not isinstance(sd.instance_id, str) or not sd.instance_id.strip():
+        raise SourceError(f"{sd.name}: instance-id must be non-empty text")
+    if len(sd.instance_id) > MAX_IID or any(ord(c) < 32 for c in sd.instance_id):
+        raise SourceError(f"{sd.name}: instance-id of {len(sd.instance_id)} characters"
+                          f"{' with control characters' if any(ord(c) < 32 for c in sd.instance_id) else ''};"
+                          f" at most {MAX_IID} printable characters are accepted")
+    for key in ("local_hostname", "region", "availability_zone"):
+        v = getattr(sd, key)
+        if v is not None and not isinstance(v, str):
+            sd.problems.append(f"{sd.name}: {key} is a {type(v).__name__}, not text; ignored")
+            setattr(sd, key, None)
+    if not isinstance(sd.public_keys, list) or not all(isinstance(k, str) for k in sd.public_keys):
+        sd.problems.append(f"{sd.name}: public keys that are not text ignored")
+        sd.public_keys = [k for k in sd.public_keys if isinstance(k, str)] if isinstance(sd.public_keys, list) else []
+    files = []
+    for i, f in enumerate(sd.files if isinstance(sd.files, list) else []):
+        if isinstance(f, dict) and isinstance(f.get("path"), str) and isinstance(f.get("content"), str):
+            files.append(f)
+        else:
+            sd.problems.append(f"{sd.name}: files[{i}] needs text path and content; skipped")
+    sd.files = files
+    for key in ("metadata", "cfg"):
+        if not isinstance(getattr(sd, key), dict):
+            sd.problems.append(f"{sd.name}: {key} is not a mapping; ignored")
+            setattr(sd, key, {})
+    return sd
+
+
 def dscfg(cfg: dict, name: str) -> dict:
     """A datasource's settings: ``cfg["datasource"][name]`` when it is a mapping, else {}."""
     ds = cfg.get("datasource") or {}
@@ -111,6 +150,8 @@ def known(name: str) -> bool:
 def find(mod, ctx: Context) -> SourceData | None:
     """``mod.find``, then a ``storagedata_url`` from its config for the sources that accept one."""
     sd = mod.find(ctx)
+    if sd is not None:
+        sanitize(sd)
     if sd is not None and getattr(mod, "STORAGEDATA_URL", False):
         from blockprov.sources import http
 
@@ -140,6 +181,9 @@ def search(ctx: Context, names: list[str]) -> SearchResult:
             found = find(mod, ctx)
         except SourceError as exc:
             errors.append(f"{mod.NAME}: {exc}")
+            continue
+        except Exception as exc:  # noqa: BLE001 - one source's unreadable data never ends the search
+            errors.append(f"{mod.NAME}: unreadable data ({type(exc).__name__}: {' '.join(str(exc).split())[:300]})")
             continue
         if found is not None:
             return SearchResult(found, tried, errors)

@@ -12,6 +12,7 @@ import base64
 import json
 from typing import Callable
 
+from blockprov.limits import load_json
 from blockprov.sources import Context, SourceData, SourceError, media
 
 NAME = "ConfigDrive"
@@ -52,7 +53,7 @@ def build(get: Callable[[str], bytes | None], where: str, name: str, version: st
     if raw is None:
         raise SourceError(f"{where}: no openstack/latest/meta_data.json")
     try:
-        md = json.loads(raw)
+        md = load_json(raw, f"{where}/openstack/latest/meta_data.json")
     except ValueError as exc:
         raise SourceError(f"{where}/openstack/latest/meta_data.json: invalid JSON: {exc}") from None
     if not isinstance(md, dict):
@@ -73,13 +74,13 @@ def build(get: Callable[[str], bytes | None], where: str, name: str, version: st
     vraw = get("/openstack/latest/vendor_data.json")
     if vraw is not None:
         try:
-            sd.vendordata = vendordata_payload(json.loads(vraw))
+            sd.vendordata = vendordata_payload(load_json(vraw, f"{where}/openstack/latest/vendor_data.json"))
         except ValueError as exc:
             sd.problems.append(f"{where}/openstack/latest/vendor_data.json: invalid JSON: {exc}; ignored")
     nraw = get("/openstack/latest/network_data.json")
     if nraw is not None:
         try:
-            sd.network_config = json.loads(nraw)
+            sd.network_config = load_json(nraw, f"{where}/openstack/latest/network_data.json")
             sd.network_format = "openstack"
         except ValueError as exc:
             sd.problems.append(f"{where}/openstack/latest/network_data.json: invalid JSON: {exc}; ignored")
@@ -89,8 +90,13 @@ def build(get: Callable[[str], bytes | None], where: str, name: str, version: st
             sd.storage_config = media.parse_structured(f"{where}/openstack/{version}/storagedata", sraw)
         except SourceError as exc:
             sd.problems.append(str(exc))
-    for i, f in enumerate(md.get("files") or []):
-        if not isinstance(f, dict) or not f.get("path") or not f.get("content_path"):
+    listed = md.get("files") or []
+    if not isinstance(listed, list):
+        sd.problems.append("meta_data.json files: not a list; skipped")
+        listed = []
+    for i, f in enumerate(listed):
+        if not isinstance(f, dict) or not isinstance(f.get("path"), str) or not isinstance(f.get("content_path"), str) \
+                or not f["path"] or not f["content_path"]:
             sd.problems.append(f"meta_data.json files[{i}]: needs path and content_path; skipped")
             continue
         body = get("/openstack" + f["content_path"] if f["content_path"].startswith("/content/")

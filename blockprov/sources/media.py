@@ -140,14 +140,16 @@ def parse_structured(name: str, raw: bytes, want=dict):
     """JSON or YAML text into ``want``; SourceError naming the file otherwise."""
     import json
 
+    from blockprov.limits import LimitError, load_json, load_yaml
+
     text = raw.decode("utf-8", errors="replace")
     try:
-        obj = json.loads(text)
+        obj = load_json(text, name)
+    except LimitError as exc:
+        raise SourceError(str(exc)) from None
     except ValueError:
-        from blockprov.userdata import load_yaml
-
         try:
-            obj = load_yaml(text)
+            obj = load_yaml(text, name)
         except Exception as exc:  # noqa: BLE001 - YAML parse errors of every kind
             raise SourceError(f"{name}: neither JSON nor valid YAML: {' '.join(str(exc).split())[:300]}") from None
     if obj is None and want is dict:

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from blockprov.paths import Paths
+from blockprov.paths import Paths, open_lock, sweep_temp
 from blockprov.storage import conffiles
 from blockprov.storage import fstab as fstabmod
 from blockprov.storage import plan as planner
@@ -115,6 +115,29 @@ def _ensure_partition_nodes(model, inv: Inventory) -> bool:
     return added
 
 
+class Unusable(ValueError):
+    """The config cannot be carried out on this target as it stands; nothing was written (exit 2)."""
+
+    def __init__(self, problems):
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def mount_point_problems(model, plan: planner.Plan, target: str) -> list:
+    """Mount points that exist as files or links under the target: found before the first write, so that a
+    config is never half applied (filesystem made, then no place to mount it)."""
+    from blockprov.storage.mountpoint import problem
+    from blockprov.storage.validate import Problem
+
+    out = []
+    for s in plan.steps:
+        if s.op == "mount":
+            why = problem(target, s.args["path"])
+            if why:
+                out.append(Problem("mount-point-unusable", model.path(s.item, "path"), s.item, why))
+    return out
+
+
 def apply(model, root: str = "/", target: str | None = None, dry_run: bool = False, progress=None,
           inventory: Inventory | None = None) -> Report:
     paths = Paths(Path(root), Path(target) if target else None)
@@ -127,10 +150,15 @@ def apply(model, root: str = "/", target: str | None = None, dry_run: bool = Fal
     if not dry_run and inventory is None and _ensure_partition_nodes(model, inv):
         inv = look()
     plan = planner.plan(model, inv, opts)
+    unusable = mount_point_problems(model, plan, str(paths.tgt))
+    if unusable:
+        raise Unusable(unusable)
     if dry_run:
         return Report(plan.items, plan.steps)
-    paths.run.mkdir(parents=True, exist_ok=True)
-    with open(paths.run / "storage.lock", "w") as lock:
+    paths.prepare()
+    with open_lock(paths.storage_lock) as lock:
+        sweep_temp([paths.run, paths.storage_journal.parent, paths.fstab.parent, paths.crypttab.parent,
+                    paths.mdadm_conf.parent])
         fcntl.flock(lock, fcntl.LOCK_EX)
         from blockprov.storage.execute import Executor
 

@@ -61,6 +61,52 @@ class Journal:
         atomic_write(self.path, json.dumps(self.data, indent=1, sort_keys=True))
 
 
+DESTRUCTIVE = frozenset({"wipe", "mkfs", "ptable"})
+
+
+def live_busy(dev: str) -> str | None:
+    """Why a device (or a partition on it) is in use right now, from the kernel's own tables: mounted,
+    active swap, or held by md/dm/bcache. The plan checked its snapshot; this is the last word before a
+    destructive command, whatever path the plan took to it."""
+    real = os.path.realpath(dev)
+    name = os.path.basename(real)
+    base = f"/sys/class/block/{name}"
+    if not os.path.isdir(base):
+        return None
+    names = [name] + sorted(p for p in os.listdir(base) if os.path.exists(f"{base}/{p}/partition"))
+    devnos = {}
+    for n in names:
+        try:
+            with open(f"/sys/class/block/{n}/dev") as f:
+                devnos[f.read().strip()] = n
+        except OSError:
+            pass
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 4 and fields[2] in devnos:
+                    return f"/dev/{devnos[fields[2]]} is mounted at {fields[4]}"
+    except OSError:
+        pass
+    try:
+        with open("/proc/swaps") as f:
+            for line in f.readlines()[1:]:
+                src = line.split()[0] if line.strip() else ""
+                if src and os.path.basename(os.path.realpath(src)) in names:
+                    return f"{src} is active swap"
+    except OSError:
+        pass
+    for n in names:
+        try:
+            holders = os.listdir(f"/sys/class/block/{n}/holders")
+        except OSError:
+            holders = []
+        if holders:
+            return f"/dev/{n} is held by {', '.join(sorted(holders))}"
+    return None
+
+
 class Executor(StackOps):
     StepFailed = StepFailed
 
@@ -149,6 +195,10 @@ class Executor(StackOps):
                 if step.device in self.alias:
                     step = Step(step.op, step.item, self.alias[step.device], step.args)
                 try:
+                    if step.op in DESTRUCTIVE and step.device:
+                        busy = live_busy(step.device)
+                        if busy:
+                            raise StepFailed(f"refusing to {step.op} {step.device}: {busy}")
                     detail = getattr(self, "op_" + step.op.replace("-", "_"), self.op_unsupported)(step)
                 except StepFailed as exc:
                     self.out.failed[step.item] = str(exc)
@@ -370,8 +420,12 @@ class Executor(StackOps):
             run(["udevadm", "trigger", "--action=change", f"/sys/class/block/{name}"], check=False, timeout=30)
 
     def op_mount(self, step: Step):
-        target = step.args["target"]
-        os.makedirs(target, exist_ok=True)
+        from blockprov.storage.mountpoint import MountPointError, make
+
+        try:
+            target = make(str(self.paths.tgt), step.args["path"])
+        except MountPointError as exc:
+            raise StepFailed(f"mount point: {exc}") from None
         self.cmd(["mount", "-t", step.args["fstype"], "-o", step.args["options"], step.device, target])
         return {"target": target}
 
@@ -414,7 +468,11 @@ class Executor(StackOps):
             old = path.read_text()
         except FileNotFoundError:
             old = ""
-        new = fstabmod.render(old, entries, set(p for p in step.args.get("held", []) if p))
+        try:
+            new = fstabmod.render(old, entries, set(p for p in step.args.get("held", []) if p))
+        except fstabmod.FstabError as exc:
+            self.out.failed["fstab"] = str(exc)
+            return False
         if new == old:
             return False
         atomic_write(path, new)

@@ -15,6 +15,39 @@ BEGIN = "# BEGIN blockprov managed block: edits here are overwritten"
 END = "# END blockprov managed block"
 
 
+class FstabError(ValueError):
+    """A line that would not read back as the six fields it was made from: never written."""
+
+
+_ESCAPES = {"\\": "\\134", " ": "\\040", "\t": "\\011", "\n": "\\012", "\r": "\\015"}
+
+
+def escape(field: str) -> str:
+    """A field as fstab(5) wants it: white space and backslashes as octal escapes (``\\040``), a leading
+    ``#`` too (it would make the line a comment); libmount undoes them when it reads the file."""
+    out = "".join(_ESCAPES.get(c, c) for c in field)
+    return "\\043" + out[1:] if out.startswith("#") else out
+
+
+def unescape(field: str) -> str:
+    import re
+
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def checked_line(fields: list[str]) -> str:
+    """The fstab line for six fields, or FstabError when it would not parse back to exactly them."""
+    if len(fields) != 6 or any(not f for f in fields):
+        raise FstabError(f"fstab entry needs six non-empty fields: {fields!r}")
+    bad = [f for f in fields if any(ord(c) < 32 and c not in " \t\n\r" or ord(c) == 127 for c in f)]
+    if bad:
+        raise FstabError(f"fstab field with control characters: {bad[0]!r}")
+    line = "\t".join(escape(f) for f in fields)
+    if [unescape(f) for f in line.split()] != fields or "\n" in line:
+        raise FstabError(f"fstab entry does not read back as written: {fields!r}")
+    return line
+
+
 @dataclass
 class Entry:
     spec: str
@@ -26,7 +59,7 @@ class Entry:
     aliases: set[str] = field(default_factory=set)  # every spec that names the same device
 
     def line(self) -> str:
-        return f"{self.spec}\t{self.path}\t{self.fstype}\t{self.options}\t{self.freq}\t{self.passno}"
+        return checked_line([self.spec, self.path, self.fstype, self.options, self.freq, self.passno])
 
 
 def norm_spec(spec: str) -> str:
@@ -62,7 +95,7 @@ def _fields(line: str) -> list[str] | None:
     s = line.strip()
     if not s or s.startswith("#"):
         return None
-    f = s.split()
+    f = [unescape(x) for x in s.split()]
     return f if len(f) >= 2 else None
 
 

@@ -17,6 +17,10 @@ class LoadError(Exception):
 
     code = "load"
 
+    def __init__(self, message: str, path: str = "$"):
+        super().__init__(message)
+        self.path = path  # the JSON path the problem is at, when known
+
 
 @dataclass
 class Loaded:
@@ -29,8 +33,12 @@ def yaml_document(text: str, source: str = "<input>"):
     """YAML or JSON text as data; LoadError naming the source, line and column when it is neither."""
     import yaml  # lazy: keep CLI start-up fast
 
+    from blockprov.limits import LimitError, load_yaml
+
     try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return load_yaml(text, source)
+    except LimitError as exc:
+        raise LoadError(str(exc)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -43,6 +51,11 @@ def parse_text(text: str, source: str = "<input>") -> Loaded:
 
 
 def from_document(doc: object, source: str = "<input>") -> Loaded:
+    from blockprov.limits import non_string_key
+
+    bad = non_string_key(doc)
+    if bad:
+        raise LoadError(f"{source}: {bad}", bad.split(":", 1)[0])
     if not isinstance(doc, dict):
         raise LoadError(f"{source}: expected a mapping with 'storage:' or 'version'/'config', got {type(doc).__name__}")
     if "storage" in doc:

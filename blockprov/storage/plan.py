@@ -353,6 +353,9 @@ class _Planner:
 
     def _differs(self, it, vid, got, want):
         vol = self.m.by_id[vid]
+        busy = self.inv.in_use_tree(self.st[vid].device or "")
+        if busy:  # a mounted filesystem is never replaced, whatever the config says of its label
+            return "refused", f"in use: {busy}", None
         if vol.get("wipe"):
             return "create", f"replacing {got.get('fstype')} with other uuid/label (wipe: {vol['wipe']})", vol["wipe"]
         what = ", ".join(f"{k} {got.get(k)!r}" for k in ("uuid", "label") if k in want and got.get(k) != want[k])

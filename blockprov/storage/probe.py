@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import asdict
 from pathlib import Path
 
@@ -82,6 +83,29 @@ def parse_export(text: str) -> list[dict[str, str]]:
     return out
 
 
+_UDEV_HEX = re.compile(rb"\\x([0-9a-fA-F]{2})")
+# blkid's export form escapes " \\\"'$`<>" with a backslash, shows bytes >= 128 as "M-" and control
+# characters as "^": lossy ("M-" may be the label itself). A value with any of these is read again exactly.
+_LOSSY = ("\\", "M-", "^")
+
+
+def decode_udev(text: str) -> str:
+    """A ``*_ENC`` value of ``blkid -o udev`` (every unsafe byte as \\xNN, nothing else escaped) as text."""
+    raw = _UDEV_HEX.sub(lambda m: bytes([int(m.group(1), 16)]), text.encode("utf-8", "surrogateescape"))
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def exact_values(path: str) -> dict[str, str]:
+    """LABEL and UUID of one device exactly as stored (decoded from ``blkid -p -o udev``)."""
+    res = run(["blkid", "-p", "-o", "udev", path], check=False, timeout=30)
+    out = {}
+    for line in res.stdout.splitlines():
+        k, _, v = line.partition("=")
+        if k in ("ID_FS_LABEL_ENC", "ID_FS_UUID_ENC"):
+            out[k[6:-4]] = decode_udev(v)
+    return out
+
+
 def _blkid(paths: list[str]) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     """(signatures by path, probe errors by path) from ``blkid -p``.
 
@@ -98,6 +122,8 @@ def _blkid(paths: list[str]) -> tuple[dict[str, dict[str, str]], dict[str, str]]
         res = run(["blkid", "-p", "-o", "export", *todo], check=False, timeout=30)
         found = parse_export(res.stdout)
         for rec in found:
+            if any(m in rec.get(k, "") for k in ("LABEL", "UUID") for m in _LOSSY):
+                rec.update(exact_values(rec["DEVNAME"]))
             sigs[rec["DEVNAME"]] = rec
         if res.returncode == 0:
             break

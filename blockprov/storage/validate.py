@@ -118,6 +118,9 @@ def _schema_problems(storage: dict, prefix: str) -> list[Problem]:
             if parts and parts[-1] in ("size", "offset") and e.validator in ("oneOf", "pattern", "type", "minimum"):
                 continue  # reported by the size grammar check with a better message
             msg = e.message
+            if e.validator == "not" and isinstance(e.validator_value, dict) and "pattern" in e.validator_value:
+                msg = f"{e.instance!r} contains " + ("white space or " if "0020" in e.validator_value["pattern"]
+                                                      else "") + "control characters"
             if e.validator == "additionalProperties":
                 msg = msg.replace("Additional properties are not allowed", "unknown key")
             out.append(Problem(f"schema.{e.validator}", json_path(prefix, parts), item_id, msg))
@@ -191,6 +194,14 @@ def semantic_problems(items: list, prefix: str, skip: set[int] = frozenset()) ->
             if isinstance(fst, str) and fst not in KNOWN_FSTYPES:
                 P(i, "fstype", "unknown-fstype", f"fstype {fst!r} is not one blockprov can create", severity="warning")
         if t == "mount" and isinstance(it.get("path"), str) and it["path"] != "none":
+            comps = it["path"].split("/")
+            if ".." in comps:
+                P(i, "path", "path-escapes", f"{it['path']!r}: '..' components would leave the target; "
+                                             "give the mount point without them")
+            long = next((c for c in comps if len(c.encode("utf-8", "surrogateescape")) > 255), None)
+            if long is not None:
+                P(i, "path", "path-component-too-long", f"a path component of {len(long.encode())} bytes; "
+                                                        "the limit is 255")
             norm = "/" + "/".join(p for p in it["path"].split("/") if p)
             if norm in mounts:
                 P(i, "path", "duplicate-mount", f"{norm} is also mounted by config[{mounts[norm]}] ({items[mounts[norm]].get('id')})")

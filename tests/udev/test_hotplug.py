@@ -60,7 +60,7 @@ class Instance:
         return sorted(p.name for p in q.glob("*.event")) if q.is_dir() else []
 
     def processing(self) -> bool:
-        lock = self.root / "run/blockprov/hotplug/processor.lock"
+        lock = self.root / "run/blockprov/lock/processor.lock"
         if not lock.exists():
             return False
         with open(lock, "w") as f:

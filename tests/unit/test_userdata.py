@@ -106,7 +106,7 @@ def test_yaml_alias_bomb_is_refused():
     for i in range(1, 9):
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
     ud = userdata.parse("\n".join(lines).encode())
-    assert ud.cloud_config == {} and "YAML nodes" in ud.problems[0]
+    assert ud.cloud_config == {} and "nodes (YAML aliases" in ud.problems[0]
 
 
 def test_merge_precedence_replaces_lists_and_merges_mappings():
