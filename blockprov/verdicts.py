@@ -35,6 +35,6 @@ def remember_valid(verdicts: Path, k: str) -> None:
         keys = []
     keys = [x for x in keys if isinstance(x, str) and x != k][-(KEPT - 1):] + [k]
     try:
-        atomic_write(verdicts, json.dumps({"valid": keys}))
+        atomic_write(verdicts, json.dumps({"valid": keys}), mode=0o600)
     except OSError:
         pass  # a read-only root only loses the shortcut

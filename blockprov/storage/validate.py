@@ -84,18 +84,9 @@ def schema_valid_fast(storage: dict) -> bool:
     return True
 
 
-def schema_problems(storage: dict, prefix: str, verdicts: Path | None = None) -> list[Problem]:
-    """Schema errors. ``verdicts`` remembers documents that passed, so an unchanged config
-    (the boot and hotplug re-run case) skips the 60 ms jsonschema import and check."""
-    from blockprov import verdicts as cache
-
-    key = cache.key(schema_text("storage-v1.json"), storage) if verdicts is not None else ""
-    if key and cache.known_valid(verdicts, key):
-        return []
-    out = _schema_problems(storage, prefix)
-    if key and not any(p.severity == "error" for p in out):
-        cache.remember_valid(verdicts, key)
-    return out
+def schema_problems(storage: dict, prefix: str) -> list[Problem]:
+    """Schema errors."""
+    return _schema_problems(storage, prefix)
 
 
 def _schema_problems(storage: dict, prefix: str) -> list[Problem]:
@@ -129,14 +120,23 @@ def _schema_problems(storage: dict, prefix: str) -> list[Problem]:
 
 def validate(storage: dict, prefix: str = "$", verdicts: Path | None = None) -> list[Problem]:
     """All problems of a storage mapping; an empty list (or only warnings) means valid."""
-    problems = schema_problems(storage, prefix, verdicts)
+    """``verdicts`` remembers documents that were wholly valid, so an unchanged config (the boot and hotplug
+    re-run case) skips the 60 ms jsonschema import and check; an invalid one is never remembered."""
+    from blockprov import verdicts as cache
+
+    key = cache.key(schema_text("storage-v1.json"), storage) if verdicts is not None else ""
+    known = bool(key) and cache.known_valid(verdicts, key)
+    problems = [] if known else schema_problems(storage, prefix)
     items = storage.get("config")
     if not isinstance(items, list):
         return problems
     # Items the schema rejected are not examined further: their shape is unknown.
     bad = {int(p.path[len(prefix) + 8:].split("]")[0]) for p in problems
            if p.path.startswith(f"{prefix}.config[") and p.severity == "error"}
-    return problems + semantic_problems(items, prefix, bad)
+    problems = problems + semantic_problems(items, prefix, bad)
+    if key and not known and not errors(problems):
+        cache.remember_valid(verdicts, key)
+    return problems
 
 
 def semantic_problems(items: list, prefix: str, skip: set[int] = frozenset()) -> list[Problem]:

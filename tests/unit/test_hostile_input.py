@@ -243,3 +243,11 @@ def test_validate_and_plan_never_raise(config, version):
     if not validate.errors(probs):
         model = Model.build(doc, "$")
         planner.plan(model, planner.blank_inventory(model))
+
+
+def test_an_invalid_config_never_writes_the_verdict_cache(tmp_path):
+    f = tmp_path / "dup.yaml"
+    f.write_text("version: 1\nconfig:\n- {id: d, type: disk, path: /dev/x}\n- {id: d, type: disk, path: /dev/y}\n")
+    res = run_cli("storage", "apply", "--dry-run", str(f), "--root", str(tmp_path / "r"))
+    assert res.returncode == 2 and "duplicate-id" in res.stderr
+    assert not (tmp_path / "r/var/cache/blockprov/storage-schema-verdicts.json").exists()
