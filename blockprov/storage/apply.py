@@ -115,6 +115,18 @@ def _ensure_partition_nodes(model, inv: Inventory) -> bool:
     return added
 
 
+def interrupted_steps(paths: Paths) -> dict[str, str]:
+    """item id -> device of device steps the journal shows started and not finished (a killed run)."""
+    import json
+
+    try:
+        got = json.loads(paths.storage_journal.read_text()).get("inflight")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {k: v["device"] for k, v in got.items() if isinstance(v, dict) and isinstance(v.get("device"), str)} \
+        if isinstance(got, dict) else {}
+
+
 class Unusable(ValueError):
     """The config cannot be carried out on this target as it stands; nothing was written (exit 2)."""
 
@@ -141,7 +153,7 @@ def mount_point_problems(model, plan: planner.Plan, target: str) -> list:
 def apply(model, root: str = "/", target: str | None = None, dry_run: bool = False, progress=None,
           inventory: Inventory | None = None) -> Report:
     paths = Paths(Path(root), Path(target) if target else None)
-    opts = planner.Options(target=str(paths.tgt))
+    opts = planner.Options(target=str(paths.tgt), interrupted=interrupted_steps(paths))
     def look() -> Inventory:
         return probe(scope=lambda topo: planner.disks_needed(model, topo), lvm=planner.uses_lvm(model),
                      cache=None if dry_run else paths.ptable_cache)
@@ -195,9 +207,14 @@ def apply(model, root: str = "/", target: str | None = None, dry_run: bool = Fal
         out = ex.run(todo, lambda failed: fstab_entries(fs_step, settled(), failed,
                                                         lambda p: os.path.realpath(ex.real(p))))
         final_inv = settled()
-        final = planner.plan(model, final_inv, opts) if device_steps else plan
+        # what this run redid is no longer interrupted: the check after it must not plan the redo again
+        after_opts = planner.Options(target=opts.target, interrupted={
+            k: v for k, v in opts.interrupted.items() if k in out.failed})
+        final = planner.plan(model, final_inv, after_opts) if device_steps else plan
         good = {i.id for i in final.items if i.status == "ok"} - set(out.failed)
         files = ex.write_stack_conffiles(*stack_conffiles(model, final_inv, good, ex.md_brief))
+        # this run finished: what it neither redid nor failed at is no longer known to be ours
+        ex.journal.settle_inflight(keep=set(out.failed))
     after = final.by_id()
     items = []
     for ip in plan.items:

@@ -54,14 +54,38 @@ class Journal:
         except (OSError, ValueError):
             self.data = {"version": 1, "items": {}}
 
+    def begin(self, step: Step) -> None:
+        """Written before a step that changes a device starts: if the process dies inside it, the next run
+        knows that the half-made table or filesystem is its own, and redoes it (``interrupted``)."""
+        self.data.setdefault("inflight", {})[step.item] = {"op": step.op, "device": step.device,
+                                                           "at": round(time.time(), 3)}
+        self._save()
+
+    def interrupted(self) -> dict[str, dict]:
+        """item id -> {op, device} of steps that started and never completed."""
+        got = self.data.get("inflight")
+        return {k: v for k, v in got.items() if isinstance(v, dict)} if isinstance(got, dict) else {}
+
+    def settle_inflight(self, keep: set[str]) -> None:
+        got = self.data.get("inflight")
+        if isinstance(got, dict) and set(got) - keep:
+            self.data["inflight"] = {k: v for k, v in got.items() if k in keep}
+            self._save()
+
     def record(self, step: Step, detail: dict | None = None) -> None:
         entry = self.data["items"].setdefault(step.item or "fstab", {"steps": []})
         entry["steps"].append({"op": step.op, "device": step.device, "at": round(time.time(), 3), **(detail or {})})
         entry["steps"] = entry["steps"][-8:]
-        atomic_write(self.path, json.dumps(self.data, indent=1, sort_keys=True))
+        if isinstance(self.data.get("inflight"), dict):
+            self.data["inflight"].pop(step.item, None)
+        self._save()
+
+    def _save(self) -> None:
+        atomic_write(self.path, json.dumps(self.data, indent=1, sort_keys=True), mode=0o600)
 
 
 DESTRUCTIVE = frozenset({"wipe", "mkfs", "ptable"})
+REDOABLE = frozenset({"wipe", "mkfs", "ptable", "part-add"})  # journalled as started: a crash inside is redone
 
 
 def live_busy(dev: str) -> str | None:
@@ -116,6 +140,8 @@ class Executor(StackOps):
         self.out = Outcome()
         self.journal = Journal(paths.storage_journal)
         self.fault_after = int(os.environ.get("BLOCKPROV_FAULT_AFTER_STEP", "0") or 0)
+        trace = os.environ.get("BLOCKPROV_STEP_TRACE")  # testing: step boundaries for a crash tester outside
+        self.trace = open(trace, "a", buffering=1) if trace else None
         self.count = 0
         self.locks: dict[str, int] = {}  # whole disk -> fd holding a BSD LOCK_EX on it
 
@@ -199,11 +225,15 @@ class Executor(StackOps):
                         busy = live_busy(step.device)
                         if busy:
                             raise StepFailed(f"refusing to {step.op} {step.device}: {busy}")
+                    if step.op in REDOABLE:
+                        self.journal.begin(step)
+                    self._trace("begin", step)
                     detail = getattr(self, "op_" + step.op.replace("-", "_"), self.op_unsupported)(step)
                 except StepFailed as exc:
                     self.out.failed[step.item] = str(exc)
                     continue
                 self.journal.record(step, detail)
+                self._trace("end", step)
                 if step.item not in self.out.done:
                     self.out.done.append(step.item)
                 self.count += 1
@@ -215,6 +245,10 @@ class Executor(StackOps):
         if fs is not None:
             self.out.fstab_changed = self.write_fstab(fs, fstab_entries(self.out.failed))
         return self.out
+
+    def _trace(self, what: str, step: Step) -> None:
+        if self.trace is not None:
+            self.trace.write(f"{what} {self.count + (what == 'begin')} {step.op} {step.item} {step.device}\n")
 
     # -- operations --------------------------------------------------------------
     def op_unsupported(self, step: Step):

@@ -23,6 +23,9 @@ MEMBER_SIG = {"raid": "linux_raid_member", "lvm_volgroup": "LVM2_member", "dm_cr
 class Options:
     blank_disks: bool = False
     target: str = "/"
+    # item id -> device of steps this tool started and never finished (a crash inside mkfs or a table write):
+    # what is on that device now is our own half-made work, redone without asking for wipe
+    interrupted: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -227,7 +230,9 @@ class _Planner:
         if dev.readonly:
             return self.set(it, _St("refused", "device is read-only", dev.path))
         holds = describe_contents(dev)
-        if holds and not it.get("wipe"):
+        if holds and self.opts.interrupted.get(it["id"]) == dev.path:
+            holds = f"{holds} left by an interrupted run of this config"
+        elif holds and not it.get("wipe"):
             return self.set(it, _St("refused", f"holds {holds}; add wipe to replace it, or preserve: true to keep it",
                                     dev.path))
         if it.get("wipe") or holds:
@@ -332,9 +337,12 @@ class _Planner:
             found = {k: got.get(k) for k in want} if dev else None
             what = "; ".join(f"{k}: expected {v}, found {got.get(k)}" for k, v in want.items() if got.get(k) != v)
             return self.set(it, _St("conflict", what or "volume is being recreated", vst.device), want, found)
-        if matches:
+        redo = self.opts.interrupted.get(it["id"]) == vst.device and vst.device is not None
+        if matches and not redo:
             return self.set(it, _St("ok", f"{fstype} already present", vst.device))
         status, reason, wipe = self.consume(it, vid, fstype)
+        if redo and status in ("same", "refused") and dev is not None and not self.inv.in_use_tree(vst.device):
+            status, reason, wipe = "create", "redoing a mkfs an earlier run did not finish", "superblock"
         if status == "same":
             if "uuid" in want and got.get("uuid") != want["uuid"] or "label" in want and got.get("label") != want["label"]:
                 status, reason, wipe = self._differs(it, vid, got, want)
