@@ -204,6 +204,62 @@ class Settled:
                                                                                   sorted(disks)}}, indent=1))
 
 
+FAILURE_BACKOFF = 2.0  # seconds before the first retry of a failure in an unchanged state; doubles each time
+FAILURE_BACKOFF_MAX = 3600.0
+
+
+@dataclass
+class Failures:
+    """Disks whose storage apply failed, with the disk's state and the storage digest then
+    (``run/blockprov/hotplug/failures.json``).
+
+    A failing step writes to the disk (wipefs, mkfs), udev answers with a ``change`` event, and that event
+    would start the same failing apply again: 22 runs a second. An event on a disk whose state and storage
+    config are those of a recorded failure is skipped until its back-off has passed (2 s, doubling, at most
+    an hour); any change of the disk or of the config retries at once. The failure stays in the report.
+    """
+    digest: str
+    disks: dict[str, dict]
+
+    @staticmethod
+    def file(paths: Paths):
+        return paths.run / "hotplug" / "failures.json"
+
+    @classmethod
+    def load(cls, paths: Paths, digest: str) -> "Failures":
+        import json
+
+        try:
+            data = json.loads(cls.file(paths).read_text())
+            disks = data.get("disks", {}) if data.get("digest") == digest else {}
+        except (OSError, ValueError, AttributeError):
+            disks = {}
+        return cls(digest, {k: v for k, v in disks.items() if isinstance(v, dict)})
+
+    def holding(self, e: spool.Event, now: float) -> dict | None:
+        """The failure that holds this event back, or None (the event is handled)."""
+        if e.action == "remove":
+            return None
+        disk = disk_of(e.device)
+        f = self.disks.get(disk)
+        if f is None or f.get("state") != disk_state(disk) or now >= f.get("until", 0):
+            return None
+        return f
+
+    def save(self, paths: Paths, failed: dict[str, str], settled: set[str], now: float) -> None:
+        import json
+
+        disks = {d: f for d, f in self.disks.items() if d not in settled and d not in failed}
+        for disk, error in failed.items():
+            state = disk_state(disk)
+            old = self.disks.get(disk)
+            n = old["attempts"] + 1 if old and old.get("state") == state else 1
+            delay = min(FAILURE_BACKOFF * 2 ** (n - 1), FAILURE_BACKOFF_MAX)
+            disks[disk] = {"state": state, "attempts": n, "until": now + delay, "error": error[:400]}
+        write_if_changed(self.file(paths), json.dumps({"digest": self.digest, "disks": disks}, indent=1),
+                         mode=0o600)
+
+
 class Processor:
     def __init__(self, paths: Paths):
         from blockprov.reporting import Reporter
@@ -290,11 +346,21 @@ class Processor:
         adds = [e for e in last.values() if e.action in ("add", "change")]
         if not adds:
             return
-        memo = Settled.load(self.paths, self.storage_digest())
+        digest = self.storage_digest()
+        memo = Settled.load(self.paths, digest)
         fresh = [e for e in adds if not memo.unchanged(e)]
         for e in adds:
             if e not in fresh:
                 batch.note(e, SUCCESS, "its disk is as the storage config says and unchanged since; nothing to do")
+        failures = Failures.load(self.paths, digest)
+        now = time.time()
+        for e in list(fresh):
+            f = failures.holding(e, now)
+            if f is not None:
+                fresh.remove(e)
+                batch.note(e, FAIL, f"skipped: storage failed {f['attempts']} time(s) on this disk in this same state"
+                                    f" and config; next try in {max(0.0, f['until'] - now):.0f} s or on any change;"
+                                    f" last error: {f['error']}")
         if not fresh:
             return
         out = self._storage()
@@ -305,7 +371,13 @@ class Processor:
             out = self._wait_for_metadata(unnamed, out)
         for e in fresh:
             self._note_storage(batch, e, out)
-        Settled.record(self.paths, self.storage_digest(), out.detail.get("settled", set()) if not out.errors else set())
+        settled = out.detail.get("settled", set()) if not out.errors else set()
+        Settled.record(self.paths, self.storage_digest(), settled)
+        named = out.detail.get("disks", set())
+        failed = {disk_of(e.device): "; ".join(out.errors) for e in fresh if out.errors and disk_of(e.device) in named}
+        if failed or failures.disks:
+            Failures(self.storage_digest(), failures.disks).save(self.paths, failed,
+                                                                out.detail.get("settled", set()), time.time())
 
     def storage_digest(self) -> str:
         from blockprov import modules

@@ -334,3 +334,32 @@ def test_a_disk_pulled_before_its_fstab_line_was_written_is_still_unmounted(tmp_
         assert fstab.read_text() == ""
     finally:
         subprocess.run(["umount", str(other)], check=False)
+
+
+def test_a_failing_apply_is_not_retried_on_its_own_change_events(tmp_path, udev, loops, md):
+    """mkfs.xfs refuses a 40 MiB partition; the wipefs before it and mkfs itself make udev send change events.
+    Each must not start the same failing apply again (issue 18: 450 runs in 20 s): the failure is remembered
+    against the disk's unchanged state and config and backed off, and it stays visible in the reports."""
+    bad = ("  - {id: bad, type: disk, serial: hp-bad-1, ptable: gpt}\n"
+           "  - {id: bad-p1, type: partition, device: bad, size: 40M, number: 1}\n"
+           "  - {id: bad-fs, type: format, volume: bad-p1, fstype: xfs}\n")
+    md.set("storagedata", storagedata(bad))
+    inst = Instance(tmp_path, udev, loops, md, "hotplug: {linger: 30}\n")
+    inst.boot()
+    dev = inst.attach("hp-bad-1")
+    time.sleep(8)  # long enough for dozens of loops at the old rate
+    inst.idle(timeout=60)
+    log = (inst.root / "var/log/blockprov/output.log").read_text()
+    runs = log.count("storage (")
+    assert 1 <= runs <= 4, log[-3000:]
+    assert inst.queued() == []
+    reps = inst.reports(dev) + inst.reports(dev + "p1")
+    assert any(r["result"] == "FAIL" and "xfs" in r["description"] for r in reps), reps
+    failures = json.loads((inst.root / "run/blockprov/hotplug/failures.json").read_text())["disks"]
+    assert failures[dev]["attempts"] >= 1 and "bad-fs" in failures[dev]["error"]
+    # a changed config is tried at once
+    md.set("storagedata", storagedata(bad.replace("fstype: xfs", "fstype: ext4")))
+    bp(inst.root, "refresh-metadata", check=True)
+    udev.trigger(dev, "change")
+    inst.idle(timeout=60)
+    assert until(lambda: blkid(dev + "p1", "TYPE") == "ext4", 30, "the ext4 made after the config changed")
