@@ -36,8 +36,13 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"address to bind (repeatable; default {DEFAULT_LISTEN}); a wildcard needs --allow-wildcard")
     s.add_argument("--allow-wildcard", action="store_true", help="allow 0.0.0.0 or :: in --listen")
     s.add_argument("--token-file", help=f"bearer tokens, one per line (else ${TOKEN_ENV})")
+    s.add_argument("--instance-identity", choices=["address", "signed", "header"], default="address",
+                   help="how a metadata or event request names its instance: its source address (default); "
+                        "a Blockprov-Instance-Id header with a valid HMAC signature (signed, needs "
+                        "--instance-secret-file); or the bare header, trusted (header: one host, tests)")
+    s.add_argument("--instance-secret-file", help="the shared secret for --instance-identity signed (first line)")
     s.add_argument("--no-instance-header", action="store_true",
-                   help="choose the instance by source address only; ignore the Blockprov-Instance-Id header")
+                   help="the same as --instance-identity address (the default; kept for old scripts)")
     s.add_argument("--max-body", type=int, default=1 << 20, help="request body limit in bytes (default 1 MiB)")
 
     s = sub.add_parser("serve-local", help="serve one instance's metadata and storagedata from files")
@@ -70,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     db(s)
     s.add_argument("id")
     sub.add_parser("token", help="print a new random bearer token")
+    s = sub.add_parser("sign", help="print the Blockprov-Instance-Id-Signature value for an instance id")
+    s.add_argument("--instance-secret-file", required=True)
+    s.add_argument("id")
     return p
 
 
@@ -142,8 +150,19 @@ def cmd_serve(args) -> int:
     addrs = listen_addrs(args.listen, args.allow_wildcard)
     tokens = _tokens(args)
     store = _store(args)
-    engine = Engine(store, tokens=tokens, trust_header=not args.no_instance_header, hasher=_hasher(),
-                    max_body=args.max_body)
+    identity = "address" if args.no_instance_header else args.instance_identity
+    secret = None
+    if identity == "signed":
+        if not args.instance_secret_file:
+            raise SystemExit("blockprov-engine: --instance-identity signed needs --instance-secret-file")
+        try:
+            with open(args.instance_secret_file, "rb") as f:
+                secret = f.readline().strip()
+        except OSError as exc:
+            raise SystemExit(f"blockprov-engine: {args.instance_secret_file}: {exc.strerror}") from None
+        if len(secret) < 16:
+            raise SystemExit("blockprov-engine: the instance secret must have at least 16 bytes")
+    engine = Engine(store, tokens=tokens, identity=identity, hasher=_hasher(), max_body=args.max_body, secret=secret)
     _run_app(engine.app(), addrs)
     return 0
 
@@ -254,6 +273,14 @@ def cmd_delete(args) -> int:
     return 0
 
 
+def cmd_sign(args) -> int:
+    from blockprov_engine.server import sign
+
+    with open(args.instance_secret_file, "rb") as f:
+        print(sign(f.readline().strip(), args.id))
+    return 0
+
+
 def cmd_token(args) -> int:
     import secrets
 
@@ -265,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     fn = {"serve": cmd_serve, "serve-local": cmd_serve_local, "build-seed": cmd_build_seed,
           "validate": cmd_validate, "define": cmd_define, "list": cmd_list, "show": cmd_show,
-          "delete": cmd_delete, "token": cmd_token}[args.cmd]
+          "delete": cmd_delete, "token": cmd_token, "sign": cmd_sign}[args.cmd]
     try:
         return fn(args)
     except UsageError as exc:

@@ -2,8 +2,12 @@
 
 Instances read ``/openstack/...`` and post their reporting events to
 ``POST /events`` without a token: the instance is the one whose
-``source_addresses`` hold the peer address, or the one a
-``Blockprov-Instance-Id`` header names. Everything under ``/v1`` and
+``source_addresses`` hold the peer address (the default), or, with
+``--instance-identity signed``, the one a ``Blockprov-Instance-Id`` header names
+when ``Blockprov-Instance-Id-Signature`` is the HMAC-SHA256 of that id under the
+engine's instance secret (as OpenStack's metadata proxy signs
+``X-Instance-ID``); ``--instance-identity header`` trusts the bare header
+(one host, tests). Everything under ``/v1`` and
 ``GET /events`` needs ``Authorization: Bearer TOKEN``. Every document carries
 ``ETag: "<id>.<version>"``; a GET with ``If-None-Match`` of the current ETag
 and ``?wait=SECONDS`` is held until the instance changes (200) or the time
@@ -27,6 +31,15 @@ from blockprov_engine import definition, render
 from blockprov_engine.store import Conflict, NotFound, Store, StoreError
 
 HEADER = "Blockprov-Instance-Id"
+SIGNATURE = "Blockprov-Instance-Id-Signature"
+IDENTITIES = ("address", "signed", "header")
+
+
+def sign(secret: bytes, instance_id: str) -> str:
+    """The signature header's value for an instance id: hex HMAC-SHA256 under the shared instance secret."""
+    import hashlib
+
+    return hmac.new(secret, instance_id.encode(), hashlib.sha256).hexdigest()
 MAX_WAIT = 300.0
 MAX_EVENT = 64 << 10
 MAX_BODY = 1 << 20
@@ -136,11 +149,21 @@ def _int_param(request, name: str, default: int, hi: int = 2**62) -> int:
 async def _body_json(request, limit: int):
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, f"request body is {request.content_length} bytes; the limit is {limit}")
-    raw = await request.content.read(limit + 1)
-    if len(raw) > limit:
-        raise ApiError(413, f"request body is over the limit of {limit} bytes")
+    from blockprov.limits import LimitError, load_json
+
+    chunks, size = [], 0
+    while True:  # a chunked body arrives in pieces: read to its end, never past the limit
+        chunk = await request.content.read(min(64 << 10, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"request body is over the limit of {limit} bytes")
     try:
-        return json.loads(raw)
+        return load_json(b"".join(chunks), "request body")
+    except LimitError as exc:
+        raise ApiError(400, str(exc)) from None
     except ValueError as exc:
         raise ApiError(400, f"request body is not valid JSON: {exc}") from None
 
@@ -148,11 +171,14 @@ async def _body_json(request, limit: int):
 class Engine:
     """The application: routes, authentication and the change feed, for a store or one local instance."""
 
-    def __init__(self, store: Store | None = None, tokens: list[str] | None = None, trust_header: bool = True,
-                 hasher=None, local: Entry | None = None, max_body: int = MAX_BODY):
+    def __init__(self, store: Store | None = None, tokens: list[str] | None = None, identity: str = "address",
+                 hasher=None, local: Entry | None = None, max_body: int = MAX_BODY, secret: bytes | None = None):
+        if identity not in IDENTITIES or (identity == "signed" and not secret):
+            raise ValueError(f"instance identity {identity!r}: one of {', '.join(IDENTITIES)}; signed needs a secret")
         self.store = store
         self.tokens = [t.encode() for t in tokens or []]
-        self.trust_header = trust_header
+        self.identity = identity
+        self.secret = secret
         self.hasher = hasher
         self.local = local
         self.max_body = max_body
@@ -230,7 +256,7 @@ class Engine:
         got = request.headers.get("Authorization", "")
         scheme, _, token = got.partition(" ")
         if scheme.lower() != "bearer" or not token or \
-                not any(hmac.compare_digest(token.strip().encode(), t) for t in self.tokens):
+                not any(hmac.compare_digest(token.strip().encode("utf-8", "replace"), t) for t in self.tokens):
             raise ApiError(401, "a valid bearer token is required (Authorization: Bearer TOKEN)",
                            headers={"WWW-Authenticate": 'Bearer realm="blockprov-engine"'})
 
@@ -238,7 +264,11 @@ class Engine:
     def _entry(self, request) -> Entry:
         if self.local is not None:
             return self.local
-        iid = request.headers.get(HEADER) if self.trust_header else None
+        iid = request.headers.get(HEADER) if self.identity != "address" else None
+        if iid and self.identity == "signed":
+            got = request.headers.get(SIGNATURE, "")
+            if not hmac.compare_digest(got.encode("utf-8", "replace"), sign(self.secret, iid).encode()):
+                raise ApiError(403, f"the {HEADER} header needs a valid {SIGNATURE}")
         if iid:
             e = self.catalog.entries.get(iid)
             if e is None:

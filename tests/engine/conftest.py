@@ -100,7 +100,20 @@ class Held:
 class Server:
     """One `blockprov-engine serve` process and an HTTP client for it."""
 
-    def __init__(self, db: str, *extra: str, token: str = TOKEN):
+    def __init__(self, db: str, *extra: str, token: str = TOKEN, identity: str = "signed"):
+        """``identity``: the engine's --instance-identity. Tests share one source address (127.0.0.1), so by
+        default the engine runs in ``signed`` mode and ``req`` signs every ``Blockprov-Instance-Id`` header
+        as a metadata proxy would; ``None`` passes no identity option (the engine's default)."""
+        import tempfile
+
+        self.secret = b"test-instance-secret-0123456789" if identity == "signed" else None
+        if identity is not None:
+            extra = ("--instance-identity", identity, *extra)
+        if self.secret:
+            fd, sfile = tempfile.mkstemp(prefix="engine-secret-")
+            os.write(fd, self.secret + b"\n")
+            os.close(fd)
+            extra = (*extra, "--instance-secret-file", sfile)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "BLOCKPROV_ENGINE_TOKEN": token}
@@ -121,12 +134,20 @@ class Server:
 
     def req(self, method: str, path: str, body=None, token: str | None = TOKEN, headers=None, raw: bytes = None):
         h = dict(headers or {})
+        if self.secret and "Blockprov-Instance-Id" in h and "Blockprov-Instance-Id-Signature" not in h:
+            h["Blockprov-Instance-Id-Signature"] = self.signature(h["Blockprov-Instance-Id"])
         if token:
             h["Authorization"] = f"Bearer {token}"
         data = raw if raw is not None else json.dumps(body).encode() if body is not None else None
         if data is not None:
             h.setdefault("Content-Type", "application/json")
         return self.http.request(method, self.url + path, body=data, headers=h)
+
+    def signature(self, iid: str) -> str:
+        import hashlib
+        import hmac
+
+        return hmac.new(self.secret, iid.encode(), hashlib.sha256).hexdigest()
 
     def close(self):
         """SIGTERM, as systemd stops it: a clean shutdown exits 0 within the shutdown timeout."""

@@ -83,7 +83,7 @@ def test_agent_boots_from_the_engine_over_http_and_reports_back(tmp_path, loops)
     try:
         iid = "e2e-http"
         assert srv.req("POST", "/v1/instances", definition(iid, disk)).status == 201
-        hdr = f"{{Blockprov-Instance-Id: {iid}}}"
+        hdr = f"{{Blockprov-Instance-Id: {iid}, Blockprov-Instance-Id-Signature: {srv.signature(iid)}}}"
         root = make_root(tmp_path, "datasource_list: [OpenStack, None]\n"
                                    f"datasource: {{OpenStack: {{metadata_urls: ['{srv.url}'], retries: 1, "
                                    f"headers: {hdr}}}}}\n"

@@ -240,14 +240,71 @@ def test_etag_304_and_long_poll_woken_by_a_change(server, api):
     assert woke - changed < 2.0, woke - changed
 
 
-def test_instance_header_ignored_with_no_instance_header(db_url):
-    s = Server(db_url, "--no-instance-header")
+def test_by_default_an_instance_is_its_source_address_and_the_header_is_ignored(db_url):
+    s = Server(db_url, identity=None)
     try:
         assert s.req("POST", "/v1/instances", minimal()).status == 201
         r = s.req("GET", "/openstack/latest/meta_data.json", token=None, headers={"Blockprov-Instance-Id": "vm-1"})
         assert r.status == 404 and b"source address 127.0.0.1" in r.data
+        r = s.req("POST", "/events", {"name": "x", "event_type": "finish"}, token=None,
+                  headers={"Blockprov-Instance-Id": "vm-1"})
+        assert r.status == 404  # nobody marks another instance initialized by naming it
     finally:
         s.close()
+    s = Server(db_url, "--no-instance-header", identity=None)  # the old spelling of the default
+    try:
+        r = s.req("GET", "/openstack/latest/meta_data.json", token=None, headers={"Blockprov-Instance-Id": "vm-1"})
+        assert r.status == 404
+    finally:
+        s.close()
+
+
+def test_a_signed_header_names_the_instance_and_a_forged_one_is_refused(server):
+    assert server.req("POST", "/v1/instances", minimal()).status == 201
+    ok = server.req("GET", "/openstack/latest/meta_data.json", token=None, headers={"Blockprov-Instance-Id": "vm-1"})
+    assert ok.status == 200 and json.loads(ok.data)["uuid"] == "vm-1"
+    for sig in ("", "00" * 32, server.signature("vm-2"), "é"):
+        r = server.req("GET", "/openstack/latest/meta_data.json", token=None,
+                       headers={"Blockprov-Instance-Id": "vm-1", "Blockprov-Instance-Id-Signature": sig.encode().decode("latin-1")})
+        assert r.status == 403 and json.loads(r.data)["error"], sig
+        r = server.req("POST", "/events", {"name": "x", "event_type": "finish"}, token=None,
+                       headers={"Blockprov-Instance-Id": "vm-1", "Blockprov-Instance-Id-Signature": sig.encode().decode("latin-1")})
+        assert r.status == 403
+
+
+def test_bad_requests_get_4xx_json_never_500(server):
+    import socket
+
+    def raw_request(body_chunks: list[bytes], path="/v1/instances", token=TOKEN) -> tuple[int, bytes]:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                    "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+            sock.sendall(head.encode())
+            for c in body_chunks:
+                sock.sendall(f"{len(c):x}\r\n".encode() + c + b"\r\n")
+            sock.sendall(b"0\r\n\r\n")
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        status = int(data.split(b" ", 2)[1])
+        return status, data.split(b"\r\n\r\n", 1)[1]
+
+    doc = minimal()
+    doc["custom_user_data"] = "#cloud-config\n" + "# padding\n" * 20000  # about 200 KB
+    body = json.dumps(doc).encode()
+    assert len(body) > 150_000
+    status, _ = raw_request([body[i:i + 16384] for i in range(0, len(body), 16384)])
+    assert status == 201  # a valid definition sent in 16 KiB chunks is read whole
+    big = b'{"id": "x", "pad": "' + b"a" * (5 << 19) + b'"}'
+    status, payload = raw_request([big[i:i + 65536] for i in range(0, len(big), 65536)])
+    assert status == 413 and b"error" in payload
+    r = server.req("GET", "/v1/instances", token=None, headers={"Authorization": "Bearer t\u00e9st".encode().decode("latin-1")})
+    assert r.status == 401 and json.loads(r.data)["error"]
+    r = server.req("POST", "/v1/instances", raw=b"[" * 5000 + b"]" * 5000)
+    assert r.status == 400 and b"nested deeper" in r.data
+    r = server.req("POST", "/events", raw=b'{"a":' * 5000 + b"1" + b"}" * 5000, token=None,
+                   headers={"Blockprov-Instance-Id": "vm-1"})
+    assert r.status in (400, 404) and r.status != 500
 
 
 def test_events_webhook_follow_and_initialized(server, api):
