@@ -42,12 +42,27 @@ def parse(doc: dict, form: str | None = None, macs: dict[str, str] | None = None
     fn = {"v1": from_v1, "v2": from_v2, "openstack": from_openstack, "ovirt": from_ovirt}.get(form)
     if fn is None:
         raise NetConfigError(f"$: network config form {form!r} is not v1, v2, openstack or ovirt")
-    cfg = fn(doc, macs or {})
-    _check_references(cfg)
+    try:
+        cfg = fn(doc, macs or {})
+        _check_references(cfg)
+    except NetConfigError:
+        raise
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+        # a value of a shape the parser does not expect: the documented error, so the caller falls back
+        raise NetConfigError(f"$: malformed {form} network config ({type(exc).__name__}: {exc})") from None
     return cfg
 
 
 # -- helpers ------------------------------------------------------------------
+def _seq(v, key: str) -> list:
+    """A list-valued key (subnets, routes, networks, services...): absent is empty, anything else an error."""
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise NetConfigError(f"{key}: must be a list, not {type(v).__name__}")
+    return v
+
+
 def _list(v, where: str) -> list:
     if v is None:
         return []
@@ -213,7 +228,7 @@ def from_v1(doc: dict, macs: dict[str, str]) -> NetConfig:
             iface.members = [_name(m, f"{where}.bridge_interfaces") for m in _list(it.get("bridge_interfaces"),
                                                                                      f"{where}.bridge_interfaces")]
             iface.params = {BRIDGE_V1[k]: v for k, v in params.items() if k in BRIDGE_V1}
-        for s, sub in enumerate(it.get("subnets") or []):
+        for s, sub in enumerate(_seq(it.get("subnets"), "subnets")):
             _v1_subnet(iface, sub, f"{where}.subnets[{s}]")
         if isinstance(it.get("accept-ra"), bool):
             iface.accept_ra = it["accept-ra"]
@@ -251,7 +266,7 @@ def _v1_subnet(iface: Iface, sub, where: str) -> None:
     iface.dns += [_ip(a, f"{where}.dns_nameservers") for a in _list(sub.get("dns_nameservers"),
                                                                      f"{where}.dns_nameservers")]
     iface.search += _list(sub.get("dns_search"), f"{where}.dns_search")
-    for r, route in enumerate(sub.get("routes") or []):
+    for r, route in enumerate(_seq(sub.get("routes"), "routes")):
         w = f"{where}.routes[{r}]"
         if not isinstance(route, dict):
             raise NetConfigError(f"{w}: must be a mapping")
@@ -320,12 +335,13 @@ def _v2_common(iface: Iface, it: dict, where: str) -> None:
     if "accept-ra" in it:
         iface.accept_ra = bool(it["accept-ra"])
     iface.optional = bool(it.get("optional", False))
-    iface.addresses = [_iface_cidr(a, f"{where}.addresses[{n}]") for n, a in enumerate(it.get("addresses") or [])]
+    iface.addresses = [_iface_cidr(a, f"{where}.addresses[{n}]")
+                       for n, a in enumerate(_seq(it.get("addresses"), "addresses"))]
     if it.get("gateway4"):
         iface.gateway4 = _ip(it["gateway4"], f"{where}.gateway4")
     if it.get("gateway6"):
         iface.gateway6 = _ip(it["gateway6"], f"{where}.gateway6")
-    for n, r in enumerate(it.get("routes") or []):
+    for n, r in enumerate(_seq(it.get("routes"), "routes")):
         w = f"{where}.routes[{n}]"
         if not isinstance(r, dict) or "to" not in r:
             raise NetConfigError(f"{w}: a route needs 'to'")
@@ -343,7 +359,7 @@ def _v2_common(iface: Iface, it: dict, where: str) -> None:
             iface.routes.append(route)
     from blockprov.net.model import Rule
 
-    for n, r in enumerate(it.get("routing-policy") or []):
+    for n, r in enumerate(_seq(it.get("routing-policy"), "routing-policy")):
         w = f"{where}.routing-policy[{n}]"
         if not isinstance(r, dict) or "table" not in r:
             raise NetConfigError(f"{w}: a rule needs 'table'")
@@ -415,7 +431,7 @@ def from_openstack(doc: dict, macs: dict[str, str]) -> NetConfig:
         i.members = [by_id[m].name if m in by_id else m for m in i.members]
     for i in cfg.interfaces:
         _name(i.name, "$.links")
-    for n, net in enumerate(doc.get("networks") or []):
+    for n, net in enumerate(_seq(doc.get("networks"), "networks")):
         where = f"$.networks[{n}]"
         if not isinstance(net, dict) or net.get("link") not in by_id:
             raise NetConfigError(f"{where}.link: must name a link id")
@@ -424,7 +440,7 @@ def from_openstack(doc: dict, macs: dict[str, str]) -> NetConfig:
         if t in ("ipv4", "ipv6"):
             iface.addresses.append(_iface_cidr(net.get("ip_address"), f"{where}.ip_address", net.get("netmask"),
                                                net.get("prefix")))
-            for r, route in enumerate(net.get("routes") or []):
+            for r, route in enumerate(_seq(net.get("routes"), "routes")):
                 w = f"{where}.routes[{r}]"
                 dest = _net(route.get("network"), f"{w}.network", route.get("netmask"))
                 gw = _ip(route["gateway"], f"{w}.gateway") if route.get("gateway") else None
@@ -440,10 +456,10 @@ def from_openstack(doc: dict, macs: dict[str, str]) -> NetConfig:
                                  "ipv6_dhcpv6-stateless or ipv6_dhcpv6-stateful")
         iface.dns += [_ip(a, f"{where}.dns_nameservers") for a in _list(net.get("dns_nameservers"),
                                                                          f"{where}.dns_nameservers")]
-        for s, svc in enumerate(net.get("services") or []):
+        for s, svc in enumerate(_seq(net.get("services"), "services")):
             if isinstance(svc, dict) and svc.get("type") == "dns":
                 iface.dns.append(_ip(svc.get("address"), f"{where}.services[{s}].address"))
-    for s, svc in enumerate(doc.get("services") or []):
+    for s, svc in enumerate(_seq(doc.get("services"), "services")):
         if isinstance(svc, dict) and svc.get("type") == "dns":
             cfg.dns.append(_ip(svc.get("address"), f"$.services[{s}].address"))
     ext = doc.get("blockprov") if isinstance(doc.get("blockprov"), dict) else {}

@@ -63,6 +63,8 @@ def parse_ovf(raw: bytes, where: str) -> dict:
         raise SourceError(f"{where}: refused unsafe XML ({type(exc).__name__})") from None
     except ET.ParseError as exc:
         raise SourceError(f"{where}: not well-formed XML: {exc}") from None
+    except (LookupError, ValueError, UnicodeError) as exc:  # an unknown or lying encoding declaration
+        raise SourceError(f"{where}: unreadable XML: {exc}") from None
 
     def tag(e) -> str:
         return e.tag.rsplit("}", 1)[-1]
@@ -103,6 +105,23 @@ def parse_ovf(raw: bytes, where: str) -> dict:
     return out
 
 
+def _dhclient_string(text: str) -> bytes:
+    """A quoted dhclient lease value as bytes: ``\\ooo`` octal escapes, ``\\X`` for X, other characters as
+    they are (dhclient writes printable ASCII); a character beyond one byte makes it unreadable (b"")."""
+    import re
+
+    out = bytearray()
+    for m in re.finditer(r"\\([0-7]{1,3})|\\(.)|(.)", text, re.S):
+        if m.group(1):
+            out.append(int(m.group(1), 8) & 0xFF)
+        else:
+            c = m.group(2) or m.group(3)
+            if ord(c) > 0xFF:
+                return b""
+            out.append(ord(c))
+    return bytes(out)
+
+
 def option_245(text: str) -> str | None:
     """The last ``option unknown-245`` of a dhclient lease file as a dotted address."""
     found = _OPT245.findall(text)
@@ -110,7 +129,7 @@ def option_245(text: str) -> str | None:
         return None
     val = found[-1].strip()
     if val.startswith('"'):
-        raw = val.strip('"').encode("latin-1").decode("unicode_escape").encode("latin-1")
+        raw = _dhclient_string(val.strip('"'))
     else:
         try:
             raw = bytes(int(x, 16) for x in val.split(":"))

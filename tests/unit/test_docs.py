@@ -199,9 +199,11 @@ def test_engine_agent_config_example_sends_the_header():
     from blockprov.sources.http import from_cfg
 
     text = (DOCS / "engine.md").read_text()
-    cfg = yaml.safe_load(re.search(r"The agent sends the\nheader.*?```yaml\n(.*?)```", text, re.S).group(1))
-    assert from_cfg(cfg["datasource"]["OpenStack"]).headers == {"Blockprov-Instance-Id": "7f1c2a9e-1111-4c3b-9d7a-0a1b2c3d4e5f"}
-    assert cfg["reporting"]["engine"]["headers"] == {"Blockprov-Instance-Id": "7f1c2a9e-1111-4c3b-9d7a-0a1b2c3d4e5f"}
+    cfg = yaml.safe_load(re.search(r"The agent sends the\s+headers?.*?```yaml\n(.*?)```", text, re.S).group(1))
+    iid = "7f1c2a9e-1111-4c3b-9d7a-0a1b2c3d4e5f"
+    headers = from_cfg(cfg["datasource"]["OpenStack"]).headers
+    assert headers["Blockprov-Instance-Id"] == iid and len(headers["Blockprov-Instance-Id-Signature"]) == 64
+    assert cfg["reporting"]["engine"]["headers"] == headers
 
 
 def test_engine_commands_are_documented():
