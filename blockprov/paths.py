@@ -154,11 +154,41 @@ class Paths:
             ensure_dir(d, 0o700)
 
     def inside(self, path: str) -> Path:
-        """An absolute path from config (write_files, content files) confined to the root."""
-        import os
+        """An absolute path from config (write_files, content files) confined to the root: resolved with the
+        root as ``/`` (as ``chroot`` or ``systemd-tmpfiles --root`` would), so neither ``..`` nor a symbolic
+        link inside the root (absolute or relative) leads out of it."""
+        return resolve_in(self.root, path)
 
-        rel = os.path.normpath("/" + path).lstrip("/")
-        return self.root / rel
+
+MAX_LINKS = 40  # as the kernel's ELOOP limit
+
+
+def resolve_in(root: Path, path: str) -> Path:
+    """``path`` under ``root`` with every symbolic link on the way resolved as if ``root`` were ``/``."""
+    import errno
+    import os
+
+    todo = [p for p in path.split("/") if p and p != "."]
+    done: list[str] = []
+    links = 0
+    while todo:
+        part = todo.pop(0)
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        here = root.joinpath(*done, part)
+        if os.path.islink(here):
+            links += 1
+            if links > MAX_LINKS:
+                raise OSError(errno.ELOOP, f"too many levels of symbolic links under {root}", str(path))
+            target = os.readlink(here)
+            if target.startswith("/"):
+                done = []
+            todo = [p for p in target.split("/") if p and p != "."] + todo
+            continue
+        done.append(part)
+    return root.joinpath(*done)
 
 
 def safe_name(text: str) -> str:

@@ -84,3 +84,23 @@ def test_secrets_are_private_from_creation_and_off_command_lines(root, tmp_path)
     assert HASH not in argv and "$6$" not in argv and "plain-secret" not in argv
     shadow = {ln.split(":")[0]: ln.split(":")[1] for ln in (root / "etc/shadow").read_text().splitlines()}
     assert shadow["alice"] == HASH and shadow["bob"].startswith("$") and shadow["root"].startswith("$")
+
+
+def test_write_files_never_leaves_the_root_through_links_or_dot_dot(tmp_path):
+    r = tmp_path / "root"
+    isolated_cfg(r, "init_local_modules: []\ninit_modules: [write_files]\nconfig_modules: []\nfinal_modules: []\n", full=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (r / "etc").mkdir(parents=True, exist_ok=True)
+    (r / "etc/evil").symlink_to(outside)  # absolute: resolved with the root as /
+    (r / "etc/up").symlink_to("../../..")  # relative, climbing past the root
+    ud = "#cloud-config\n" + json.dumps({"write_files": [
+        {"path": "/etc/evil/a", "content": "a"}, {"path": "/etc/up/b", "content": "b"},
+        {"path": "/../../c", "content": "c"}]})
+    nocloud_seed(r, "instance-id: i-links\n", ud)
+    res = subprocess.run([sys.executable, "-m", "blockprov", "boot", "--root", str(r)], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode in (0, 2), res.stderr
+    assert list(outside.iterdir()) == [] and not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+    assert (r / str(outside).lstrip("/") / "a").read_text() == "a"
+    assert (r / "b").read_text() == "b" and (r / "c").read_text() == "c"
