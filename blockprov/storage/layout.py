@@ -31,7 +31,13 @@ FLAG_TYPES = {
     "extended": (None, "0f"),
     "logical": (LINUX_GUID, "83"),
 }
-GPT_TAIL_SECTORS = 34  # backup header + entries
+GPT_ENTRIES_BYTES = 128 * 128  # 128 entries of 128 bytes: the size every tool writes
+
+
+def gpt_tail_sectors(sector: int) -> int:
+    """Sectors at the end of a GPT disk that partitions cannot use: the backup entries and the backup
+    header (33 with 512-byte sectors, 5 with 4 KiB ones). The last usable LBA is the one before them."""
+    return -(-GPT_ENTRIES_BYTES // sector) + 1
 
 
 @dataclass
@@ -45,6 +51,7 @@ class Slot:
     name: str | None = None
     uuid: str | None = None
     bootable: bool = False
+    min_size: int | None = None  # a partition that runs to the end: the smallest size that still verifies
 
 
 class LayoutError(ValueError):
@@ -64,9 +71,10 @@ def part_type(item: dict, ptable: str) -> str:
 
 
 def usable_end(disk_size: int, sector: int, ptable: str) -> int:
+    """The first byte past the last usable sector."""
     if ptable == "gpt":
-        return disk_size - GPT_TAIL_SECTORS * sector
-    return disk_size
+        return disk_size - gpt_tail_sectors(sector) * sector
+    return disk_size - disk_size % sector
 
 
 def compute(disk_size: int | None, sector: int, ptable: str, parts: list[dict], version: int = 1) -> list[Slot]:
@@ -109,21 +117,23 @@ def compute(disk_size: int | None, sector: int, ptable: str, parts: list[dict], 
                 start = sizes.align_up(start, sector)
         size_spec = sizes.parse(it["size"]) if "size" in it else None
         room = limit - start
-        if size_spec is None:
-            size = sizes.align_down(room, MiB)
+        min_size = None
+        if size_spec is None or (size_spec.percent is not None and size_spec.resolve(disk_size) >= room):
+            # the rest of the disk: up to the last usable sector exactly, as parted's "100%" ends; a table
+            # ending on the MiB boundary before it (as blockprov wrote before 0.2) verifies as well
+            size = sizes.align_down(room, sector)
+            min_size = sizes.align_down(room, MiB)
         elif size_spec.percent is not None:
-            size = sizes.align_down(min(size_spec.resolve(disk_size), room), MiB)
+            size = sizes.align_down(size_spec.resolve(disk_size), MiB)
         else:
             size = sizes.align_up(size_spec.bytes, sector)
         if size <= 0 or start + size > limit:
             where = "the extended partition" if kind == "logical" else "the disk"
-            total = sizes.human(limit if kind == "logical" else disk_size) if size_known or kind == "logical" else "?"
-            raise LayoutError(it["id"], f"does not fit: {sizes.human(max(size, 0))} at {sizes.human(start)} "
-                                        f"exceeds {where} ({total})")
+            raise LayoutError(it["id"], _misfit(start, size, limit, sector, where, size_known or kind == "logical"))
         slot = Slot(it["id"], number, start, size, kind, part_type(it, ptable),
                     name=it.get("partition_name") if ptable == "gpt" else None,
                     uuid=(it.get("uuid") or "").lower() or None if ptable == "gpt" else None,
-                    bootable=ptable != "gpt" and flag == "boot")
+                    bootable=ptable != "gpt" and flag == "boot", min_size=min_size)
         slots.append(slot)
         if kind == "logical":
             lcursor = start + size
@@ -132,3 +142,16 @@ def compute(disk_size: int | None, sector: int, ptable: str, parts: list[dict], 
             if kind == "extended":
                 ext, lcursor = slot, None
     return slots
+
+
+def _misfit(start: int, size: int, limit: int, sector: int, where: str, known: bool) -> str:
+    """Exact sectors: near a boundary, "33M exceeds 33M" says nothing."""
+    if size <= 0:
+        return (f"does not fit: no room left at sector {start // sector} (byte {start}); {where} ends at sector "
+                f"{limit // sector}" if known else f"does not fit: no room left at sector {start // sector}")
+    last = (start + size) // sector - 1
+    if not known:
+        return f"does not fit: {sizes.human(size)} from sector {start // sector}"
+    return (f"does not fit: {sizes.human(size)} ({size // sector} sectors) from sector {start // sector} would end "
+            f"at sector {last}; the last usable sector of {where} is {limit // sector - 1} "
+            f"({(start + size - limit) // sector} sectors too many)")

@@ -272,7 +272,8 @@ class _Planner:
             return self.add_partition(it, dev, slot, path)
         got = {"number": observed.number, "size": observed.size, "start": observed.start, "type": observed.type,
                "name": observed.name, "uuid": observed.uuid}
-        diff = {k: v for k, v in want.items() if not _same(k, v, got.get(k))}
+        diff = {k: v for k, v in want.items()
+                if not (size_fits(slot, got["size"]) if k == "size" else _same(k, v, got.get(k)))}
         if diff:
             what = "; ".join(f"{k}: expected {_fmt(k, v)}, found {_fmt(k, got.get(k))}" for k, v in diff.items())
             status = "conflict" if it.get("preserve") else "refused"
@@ -476,11 +477,19 @@ def table_matches(dev: Device, slots: list[layout.Slot]) -> bool:
         p = got[s.number]
         if (p.start, p.kind) != (s.start, s.kind) or s.kind != "extended" and not _same("type", s.type, p.type):
             return False
-        if s.kind != "extended" and p.size != s.size:
+        if s.kind != "extended" and not size_fits(s, p.size):
             return False
         if s.name and p.name != s.name or s.uuid and p.uuid != s.uuid or s.bootable != p.bootable:
             return False
     return True
+
+
+def size_fits(slot: layout.Slot, size: int) -> bool:
+    """A partition's observed size verifies: exact, or (one that runs to the end of the disk) anywhere from
+    the MiB-aligned end to the last usable sector."""
+    if slot.min_size is not None:
+        return slot.min_size <= size <= slot.size
+    return size == slot.size
 
 
 def _same(key: str, want, got) -> bool:

@@ -1,0 +1,70 @@
+"""GPT geometry against the real tools (issue 19): the last usable LBA, "the rest of the disk" ending on it
+exactly as parted's 100% does, and tables from parted or older blockprov versions verifying when preserved."""
+import json
+import subprocess
+
+import pytest
+
+from tests.host.helpers import apply, sfdisk, statuses, write_config
+
+pytestmark = pytest.mark.host
+
+SECTORS = 204800  # a 100 MiB disk of 512-byte sectors
+LAST_USABLE = SECTORS - 34  # backup header at N-1, 32 sectors of backup entries before it
+
+
+def disk(loops, name="g.img"):
+    return loops.add("100M", name=name)
+
+
+@pytest.mark.parametrize("size", [None, "100%"])
+def test_the_rest_of_a_gpt_disk_ends_on_its_last_usable_sector(loops, tmp_path, size):
+    dev = disk(loops)
+    part = {"id": "p1", "type": "partition", "device": "d0"}
+    if size:
+        part["size"] = size
+    rc, rep = apply(write_config(tmp_path / "c.yaml", [{"id": "d0", "type": "disk", "path": dev, "ptable": "gpt"},
+                                                       part]), tmp_path / "r")
+    assert rc == 0, rep
+    pt = sfdisk(dev)
+    assert pt["lastlba"] == LAST_USABLE
+    p = pt["partitions"][0]
+    assert p["start"] == 2048 and p["start"] + p["size"] - 1 == LAST_USABLE
+    rc, rep = apply(write_config(tmp_path / "c.yaml", [{"id": "d0", "type": "disk", "path": dev, "ptable": "gpt"},
+                                                       part]), tmp_path / "r")
+    assert rc == 0 and set(statuses(rep).values()) == {"ok"}
+
+
+@pytest.mark.parametrize("maker", ["parted", "old-blockprov"])
+def test_a_table_made_elsewhere_verifies_when_preserved(loops, tmp_path, maker):
+    dev = disk(loops)
+    if maker == "parted":
+        subprocess.run(["parted", "-s", dev, "mklabel", "gpt", "mkpart", "data", "1MiB", "100%"], check=True)
+    else:  # ends on the MiB boundary before the last usable sector
+        subprocess.run(["sfdisk", "--quiet", dev], input="label: gpt\nstart=2048, size=200704\n", text=True,
+                       check=True)
+    for size in (None, "100%"):
+        part = {"id": "p1", "type": "partition", "device": "d0", "number": 1, "preserve": True}
+        if size:
+            part["size"] = size
+        rc, rep = apply(write_config(tmp_path / "c.yaml", [
+            {"id": "d0", "type": "disk", "path": dev, "ptable": "gpt", "preserve": True}, part]), tmp_path / "r")
+        assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
+
+
+def test_a_partition_may_end_on_the_last_usable_lba_and_one_sector_more_is_an_exact_error(loops, tmp_path):
+    dev = disk(loops)
+    exact = (LAST_USABLE + 1 - 2048) * 512
+    items = [{"id": "d0", "type": "disk", "path": dev, "ptable": "gpt"},
+             {"id": "p1", "type": "partition", "device": "d0", "size": f"{exact}B"}]
+    rc, rep = apply(write_config(tmp_path / "c.yaml", items), tmp_path / "r")
+    assert rc == 0, rep
+    p = sfdisk(dev)["partitions"][0]
+    assert p["start"] + p["size"] - 1 == LAST_USABLE
+    items[1]["size"] = f"{exact + 512}B"
+    items[0]["wipe"] = "superblock"
+    res = subprocess.run(["python3", "-m", "blockprov", "storage", "plan", str(write_config(tmp_path / "d.yaml", items)),
+                          "--json"], capture_output=True, text=True)
+    plan = json.loads(res.stdout)
+    reason = next(i["reason"] for i in plan["items"] if i["id"] == "d0")
+    assert f"would end at sector {LAST_USABLE + 1}" in reason and f"last usable sector of the disk is {LAST_USABLE}" in reason
