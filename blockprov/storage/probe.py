@@ -133,7 +133,29 @@ def _blkid(paths: list[str]) -> tuple[dict[str, dict[str, str]], dict[str, str]]
         if res.returncode != BLKID_NOTHING:
             errors[todo[done]] = f"blkid -p exited {res.returncode}: {res.stderr.strip()[-200:] or 'no detail'}"
         todo = todo[done + 1:]
+    blank = [p for p in paths if p not in sigs and p not in errors]
+    if blank:
+        errors.update(_hidden_signatures(blank))
     return sigs, errors
+
+
+def _hidden_signatures(paths: list[str]) -> dict[str, str]:
+    """Devices blkid calls blank on which ``wipefs`` still finds a signature: a GPT whose primary header is
+    damaged but whose backup at the end of the disk survives, say. Not blank is not blank: such a device is
+    reported as unknown contents, so the planner never treats it as empty (only ``wipe`` replaces it)."""
+    res = run(["wipefs", "--no-act", "--json", *paths], check=False, timeout=60)
+    try:
+        found = json.loads(res.stdout).get("signatures", []) if res.stdout.strip() else []
+    except ValueError:
+        return {}
+    by_name = {os.path.basename(p): p for p in paths}
+    out: dict[str, str] = {}
+    for sig in found:
+        path = by_name.get(os.path.basename(str(sig.get("device", ""))))
+        if path and path not in out:
+            out[path] = (f"wipefs finds a {sig.get('type')} signature at offset {sig.get('offset')} where "
+                         f"blkid -p finds nothing (a damaged table or superblock?)")
+    return out
 
 
 def read_table(path: str) -> tuple[str | None, str | None, list[Part]]:

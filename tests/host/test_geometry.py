@@ -68,3 +68,22 @@ def test_a_partition_may_end_on_the_last_usable_lba_and_one_sector_more_is_an_ex
     plan = json.loads(res.stdout)
     reason = next(i["reason"] for i in plan["items"] if i["id"] == "d0")
     assert f"would end at sector {LAST_USABLE + 1}" in reason and f"last usable sector of the disk is {LAST_USABLE}" in reason
+
+
+def test_a_disk_whose_primary_gpt_is_gone_but_whose_backup_survives_is_not_blank(loops, tmp_path):
+    from tests.host.helpers import sha
+
+    dev = disk(loops)
+    subprocess.run(["sfdisk", "--quiet", dev], input="label: gpt\nstart=2048, size=20480\n", text=True, check=True)
+    subprocess.run(["dd", "if=/dev/zero", f"of={dev}", "bs=1M", "count=1", "conv=notrunc", "status=none"], check=True)
+    assert subprocess.run(["blkid", "-p", dev], capture_output=True).returncode == 2  # blkid: nothing here
+    before = sha(loops.image(dev))
+    items = [{"id": "d0", "type": "disk", "path": dev, "ptable": "gpt"},
+             {"id": "p1", "type": "partition", "device": "d0", "size": "10M"}]
+    rc, rep = apply(write_config(tmp_path / "c.yaml", items), tmp_path / "r")
+    d0 = next(i for i in rep["items"] if i["id"] == "d0")
+    assert rc == 1 and d0["status"] == "refused" and "wipefs finds a gpt signature" in d0["reason"], rep
+    assert sha(loops.image(dev)) == before
+    items[0]["wipe"] = "superblock"
+    rc, rep = apply(write_config(tmp_path / "c.yaml", items), tmp_path / "r")
+    assert rc == 0, rep
