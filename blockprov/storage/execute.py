@@ -131,6 +131,71 @@ def live_busy(dev: str) -> str | None:
     return None
 
 
+def _needs_sfdisk(slots: list[dict]) -> bool:
+    """Gaps in the primary numbering: libparted always takes the lowest free number, sfdisk the node's."""
+    outer = [s["number"] for s in slots if s["kind"] != "logical"]
+    return outer != list(range(1, len(outer) + 1))
+
+
+def _parted_table(dev: str, ptable: str, slots: list[dict]):
+    """(device, disk): the complete new table built in libparted's memory, nothing written yet."""
+    import parted
+
+    device = parted.getDevice(dev)
+    disk = parted.freshDisk(device, ptable)
+    sector = device.sectorSize
+    for s in sorted(slots, key=lambda s: (s["kind"] == "logical", s["number"])):
+        geom = parted.Geometry(device=device, start=s["start"] // sector, length=s["size"] // sector)
+        ptype = {"primary": parted.PARTITION_NORMAL, "extended": parted.PARTITION_EXTENDED,
+                 "logical": parted.PARTITION_LOGICAL}[s["kind"]]
+        part = parted.Partition(disk=disk, type=ptype, geometry=geom)
+        disk.addPartition(part, constraint=parted.Constraint(exactGeom=geom))
+        if part.number != s["number"]:
+            raise StepFailed(f"partition {s['id']}: parted numbered it {part.number}, config wants {s['number']}")
+        if ptable == "gpt" and s.get("name"):
+            part.set_name(s["name"])
+        elif s.get("bootable"):
+            part.setFlag(parted.PARTITION_BOOT)
+    return device, disk
+
+
+def _release(device) -> None:
+    """pyparted keeps the device open; release it before other tools look."""
+    if device is None:
+        return
+    try:
+        device.removeFromCache()
+    except Exception:  # noqa: BLE001 - best effort cleanup
+        pass
+
+
+def table_problem(step: Step) -> str | None:
+    """Why a planned table cannot be written to its disk, found without writing: the table is built whole by
+    the tool that will write it (libparted in memory; ``sfdisk --no-act`` for numbering with gaps) against the
+    disk's real geometry. Checked for every table of a run before its first step, so a table that would fail
+    never costs the disk its old contents (the wipe before it)."""
+    dev, ptable = step.device, step.args["ptable"]
+    slots = step.args["partitions"]
+    if _needs_sfdisk(slots):
+        sector = int(open(f"/sys/class/block/{os.path.basename(dev)}/queue/logical_block_size").read())
+        lines = [f"label: {'dos' if ptable == 'msdos' else 'gpt'}", "unit: sectors"] + [
+            f"{part_path(dev, s['number'])} : start={s['start'] // sector}, size={s['size'] // sector}, "
+            f"type={'5' if s['kind'] == 'extended' else s['type']}" for s in sorted(slots, key=lambda s: s["number"])]
+        res = run(["sfdisk", "--no-act", "--quiet", "--no-reread", "--no-tell-kernel", dev],
+                  input="\n".join(lines) + "\n", check=False, timeout=60)
+        return None if res.returncode == 0 else f"sfdisk --no-act: {res.stderr.strip()[-300:]}"
+    device = None
+    try:
+        device, _disk = _parted_table(dev, ptable, slots)
+    except StepFailed as exc:
+        return str(exc)
+    except _parted_errors() as exc:
+        return f"libparted: {exc}"
+    finally:
+        _release(device)
+    return None
+
+
 class Executor(StackOps):
     StepFailed = StepFailed
 
@@ -209,6 +274,12 @@ class Executor(StackOps):
         return seen
 
     def run(self, steps: list[Step], fstab_entries) -> Outcome:
+        for step in steps:
+            if step.op == "ptable" and step.device and os.path.exists(f"/sys/class/block/{os.path.basename(step.device)}"):
+                why = table_problem(step)
+                if why:
+                    self.out.failed[step.item] = f"the new {step.args['ptable']} table cannot be written to " \
+                                                 f"{step.device}, nothing was written: {why}"
         try:
             for step in steps:
                 if step.op == "fstab":
@@ -318,33 +389,16 @@ class Executor(StackOps):
         self.lock_disk(dev)
         ptable = step.args["ptable"]
         slots = sorted(step.args["partitions"], key=lambda s: (s["kind"] == "logical", s["number"]))
-        if ptable == "gpt" and [s["number"] for s in slots] != list(range(1, len(slots) + 1)):
-            return self._ptable_sfdisk(dev, slots)
+        if _needs_sfdisk(slots):
+            return self._ptable_sfdisk(dev, slots, ptable)
+        device = None
         try:
-            device = parted.getDevice(dev)
-            disk = parted.freshDisk(device, ptable)
-            sector = device.sectorSize
-            for s in slots:
-                geom = parted.Geometry(device=device, start=s["start"] // sector, length=s["size"] // sector)
-                ptype = {"primary": parted.PARTITION_NORMAL, "extended": parted.PARTITION_EXTENDED,
-                         "logical": parted.PARTITION_LOGICAL}[s["kind"]]
-                part = parted.Partition(disk=disk, type=ptype, geometry=geom)
-                disk.addPartition(part, constraint=parted.Constraint(exactGeom=geom))
-                if part.number != s["number"]:
-                    raise StepFailed(f"partition {s['id']}: parted numbered it {part.number}, config wants {s['number']}")
-                if ptable == "gpt" and s.get("name"):
-                    part.set_name(s["name"])
-                elif s.get("bootable"):
-                    part.setFlag(parted.PARTITION_BOOT)
+            device, disk = _parted_table(dev, ptable, slots)
             disk.commitToDevice()
         except _parted_errors() as exc:
             raise StepFailed(f"partition table on {dev}: {exc}") from None
         finally:
-            # pyparted keeps the device open; release it before other tools look.
-            try:
-                device.removeFromCache()
-            except Exception:  # noqa: BLE001 - best effort cleanup
-                pass
+            _release(device)
         self._tell_kernel(dev)
         self._fix_ids(dev, slots, self._verify_table(dev, ptable, slots))
         for s in slots:
@@ -352,24 +406,29 @@ class Executor(StackOps):
                 self.cmd(["wipefs", "--all", "--force", part_path(dev, s["number"])])
         return {"ptable": ptable, "partitions": [s["number"] for s in slots]}
 
-    def _ptable_sfdisk(self, dev: str, slots: list[dict]):
-        """GPT with gaps in the numbering (libparted always takes the lowest free number)."""
-        lines = ["label: gpt", "unit: sectors"]
+    def _ptable_sfdisk(self, dev: str, slots: list[dict], ptable: str = "gpt"):
+        """Tables whose numbering has gaps (GPT entries 1 and 3, msdos primaries 1 and 4): sfdisk takes each
+        partition's number from its node name, libparted always the lowest free one."""
+        lines = [f"label: {'dos' if ptable == 'msdos' else 'gpt'}", "unit: sectors"]
         sector = int(open(f"/sys/class/block/{os.path.basename(dev)}/queue/logical_block_size").read())
-        for s in slots:
-            f = [f"start={s['start'] // sector}", f"size={s['size'] // sector}", f"type={s['type']}"]
+        for s in sorted(slots, key=lambda s: s["number"]):
+            f = [f"start={s['start'] // sector}", f"size={s['size'] // sector}",
+                 f"type={'5' if s['kind'] == 'extended' else s['type']}"]
             if s.get("name"):
                 f.append(f'name="{s["name"]}"')
             if s.get("uuid"):
                 f.append(f"uuid={s['uuid']}")
+            if s.get("bootable"):
+                f.append("bootable")
             lines.append(f"{part_path(dev, s['number'])} : " + ", ".join(f))
         self.cmd(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", "--wipe", "always", dev],
                  input="\n".join(lines) + "\n")
         self._tell_kernel(dev)
-        self._verify_table(dev, "gpt", slots)
+        self._verify_table(dev, ptable, slots)
         for s in slots:
-            self.cmd(["wipefs", "--all", "--force", part_path(dev, s["number"])])
-        return {"ptable": "gpt", "partitions": [s["number"] for s in slots], "tool": "sfdisk"}
+            if s["kind"] != "extended":
+                self.cmd(["wipefs", "--all", "--force", part_path(dev, s["number"])])
+        return {"ptable": ptable, "partitions": [s["number"] for s in slots], "tool": "sfdisk"}
 
     def _fix_ids(self, dev: str, slots: list[dict], parts: list | None = None) -> None:
         """Type GUIDs/ids and PARTUUIDs: libparted 3.5 cannot set them, sfdisk can (``parts``: the table as

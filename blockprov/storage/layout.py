@@ -134,6 +134,7 @@ def compute(disk_size: int | None, sector: int, ptable: str, parts: list[dict], 
                     name=it.get("partition_name") if ptable == "gpt" else None,
                     uuid=(it.get("uuid") or "").lower() or None if ptable == "gpt" else None,
                     bootable=ptable != "gpt" and flag == "boot", min_size=min_size)
+        _check_table_limits(it["id"], slot, slots, ptable)
         slots.append(slot)
         if kind == "logical":
             lcursor = start + size
@@ -155,3 +156,33 @@ def _misfit(start: int, size: int, limit: int, sector: int, where: str, known: b
     return (f"does not fit: {sizes.human(size)} ({size // sector} sectors) from sector {start // sector} would end "
             f"at sector {last}; the last usable sector of {where} is {limit // sector - 1} "
             f"({(start + size - limit) // sector} sectors too many)")
+
+
+GPT_MAX_ENTRIES = 128
+MSDOS_PRIMARY_SLOTS = 4
+
+
+def _check_table_limits(item_id: str, slot: Slot, before: list[Slot], ptable: str) -> None:
+    """What the table format itself allows, checked while planning (a plan that passes is carried out):
+    msdos has four primary slots (the extended partition takes one), logical partitions are numbered from 5
+    and only one extended partition exists; GPT has 128 entries."""
+    if ptable == "gpt":
+        if not 1 <= slot.number <= GPT_MAX_ENTRIES:
+            raise LayoutError(item_id, f"partition number {slot.number}: a GPT has entries 1 to {GPT_MAX_ENTRIES}")
+        return
+    if ptable != "msdos":
+        return
+    if slot.kind == "logical":
+        if slot.number < 5:
+            raise LayoutError(item_id, f"logical partition number {slot.number}: msdos logical partitions are "
+                                       "numbered from 5")
+        return
+    if not 1 <= slot.number <= MSDOS_PRIMARY_SLOTS:
+        raise LayoutError(item_id, f"partition number {slot.number}: an msdos table has primary slots 1 to 4 "
+                                   "(use flag: extended and logical partitions for more)")
+    if slot.kind == "extended" and any(s.kind == "extended" for s in before):
+        raise LayoutError(item_id, "an msdos table has only one extended partition")
+    primaries = [s for s in before if s.kind != "logical"] + [slot]
+    if len(primaries) > MSDOS_PRIMARY_SLOTS:
+        raise LayoutError(item_id, f"an msdos table has four primary slots; this is the {len(primaries)}th primary "
+                                   "or extended partition (use flag: extended and logical partitions for more)")

@@ -484,6 +484,9 @@ def table_matches(dev: Device, slots: list[layout.Slot]) -> bool:
     return True
 
 
+EXTENDED_IDS = frozenset({0x05, 0x0F, 0x85})
+
+
 def size_fits(slot: layout.Slot, size: int) -> bool:
     """A partition's observed size verifies: exact, or (one that runs to the end of the disk) anywhere from
     the MiB-aligned end to the last usable sector."""
@@ -496,7 +499,8 @@ def _same(key: str, want, got) -> bool:
     """Types and uuids compare case-insensitively; MBR ids by value ("0f" == "f")."""
     if key in ("type", "uuid") and isinstance(want, str) and isinstance(got, str):
         if key == "type" and len(want) <= 4 and len(got) <= 4:
-            return int(want, 16) == int(got, 16)
+            a, b = int(want, 16), int(got, 16)
+            return a == b or {a, b} <= EXTENDED_IDS  # libparted writes 05 or 0f, fdisk 05, curtin asks 0f
         return want.lower() == got.lower()
     return want == got
 

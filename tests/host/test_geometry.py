@@ -87,3 +87,58 @@ def test_a_disk_whose_primary_gpt_is_gone_but_whose_backup_survives_is_not_blank
     items[0]["wipe"] = "superblock"
     rc, rep = apply(write_config(tmp_path / "c.yaml", items), tmp_path / "r")
     assert rc == 0, rep
+
+
+def msdos(dev, *parts, **disk):
+    return [{"id": "d0", "type": "disk", "path": dev, "ptable": "msdos", **disk}] + [
+        {"type": "partition", "device": "d0", **p} for p in parts]
+
+
+def test_five_primaries_on_msdos_are_an_error_of_the_plan_and_nothing_is_written(loops, tmp_path):
+    from tests.host.helpers import sha
+
+    dev = disk(loops)
+    subprocess.run(["mkfs.ext4", "-q", dev], check=True)
+    before = sha(loops.image(dev))
+    items = msdos(dev, *({"id": f"p{i}", "size": "10M"} for i in range(1, 6)), wipe="superblock")
+    rc, rep = apply(write_config(tmp_path / "c.yaml", items), tmp_path / "r")
+    d0 = next(i for i in rep["items"] if i["id"] == "d0")
+    assert rc == 1 and d0["status"] == "error" and "primary slots 1 to 4" in d0["reason"], rep
+    assert rep["steps"] == [] or all(s["op"] == "fstab" for s in rep["steps"])
+    assert sha(loops.image(dev)) == before
+
+
+def test_msdos_numbering_with_gaps_and_its_extended_partition_verify_on_rerun(loops, tmp_path):
+    dev = disk(loops)
+    items = msdos(dev, {"id": "p1", "number": 1, "size": "10M"}, {"id": "p4", "number": 4, "size": "10M"})
+    rc, rep = apply(write_config(tmp_path / "c.yaml", items), tmp_path / "r")
+    assert rc == 0, rep
+    assert [p["node"][-1] for p in sfdisk(dev)["partitions"]] == ["1", "4"]
+    rc, rep = apply(write_config(tmp_path / "c.yaml", items), tmp_path / "r")
+    assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
+    dev2 = disk(loops, "e.img")
+    items = msdos(dev2, {"id": "p1", "size": "10M"}, {"id": "e", "size": "60M", "flag": "extended"},
+                  {"id": "l5", "size": "20M", "flag": "logical"})
+    rc, rep = apply(write_config(tmp_path / "e.yaml", items), tmp_path / "r2")
+    assert rc == 0, rep
+    ext = next(p for p in sfdisk(dev2)["partitions"] if p["node"].endswith("p2"))
+    assert int(ext["type"], 16) in (0x05, 0x0F)
+    for it in items:  # everything preserved, the extended one verified by its flag
+        it["preserve"] = True
+    items[1]["number"], items[2]["number"], items[3]["number"] = 1, 2, 5
+    rc, rep = apply(write_config(tmp_path / "e.yaml", items), tmp_path / "r2")
+    assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
+
+
+def test_a_table_the_writer_would_refuse_fails_before_the_wipe(loops, tmp_path):
+    from tests.host.helpers import sha
+
+    dev = disk(loops)
+    subprocess.run(["mkfs.ext4", "-q", "-L", "keep", dev], check=True)
+    before = sha(loops.image(dev))
+    items = [{"id": "d0", "type": "disk", "path": dev, "ptable": "gpt", "wipe": "superblock"},
+             {"id": "p1", "type": "partition", "device": "d0", "offset": "0", "size": "10M"}]
+    rc, rep = apply(write_config(tmp_path / "c.yaml", items, version=2), tmp_path / "r")
+    d0 = next(i for i in rep["items"] if i["id"] == "d0")
+    assert rc == 1 and d0["status"] == "failed" and "nothing was written" in d0["reason"], rep
+    assert sha(loops.image(dev)) == before
