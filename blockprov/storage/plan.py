@@ -82,6 +82,12 @@ class _St:
     new: bool = False  # the device is (re)made by this plan: its old contents are gone anyway
 
 
+def fs_uuid(value: str | None) -> str | None:
+    """A filesystem UUID in one form for comparing: FAT's volume id is written ``2E24-EC82`` by blkid and
+    ``2e24ec82`` by mkfs.fat users, ext4's in any case: case and dashes carry no meaning."""
+    return value.lower().replace("-", "").strip("{}") or None if value else None
+
+
 def fs_norm(fstype: str | None) -> str | None:
     return FS_ALIASES.get(fstype, fstype) if fstype else fstype
 
@@ -327,10 +333,10 @@ class _Planner:
         dev = self.inv.devices.get(vst.device or "")
         want = {"fstype": fstype}
         if it.get("uuid"):
-            want["uuid"] = it["uuid"].lower()
+            want["uuid"] = fs_uuid(it["uuid"])
         if it.get("label") is not None:
             want["label"] = it["label"]
-        got = {"fstype": fs_norm(dev.fstype), "uuid": (dev.fsuuid or "").lower() or None, "label": dev.label} if dev else {}
+        got = {"fstype": fs_norm(dev.fstype), "uuid": fs_uuid(dev.fsuuid), "label": dev.label} if dev else {}
         matches = not vst.new and dev is not None and all(got.get(k) == v for k, v in want.items())
         if it.get("preserve"):
             if matches:

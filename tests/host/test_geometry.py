@@ -142,3 +142,18 @@ def test_a_table_the_writer_would_refuse_fails_before_the_wipe(loops, tmp_path):
     d0 = next(i for i in rep["items"] if i["id"] == "d0")
     assert rc == 1 and d0["status"] == "failed" and "nothing was written" in d0["reason"], rep
     assert sha(loops.image(dev)) == before
+
+
+@pytest.mark.parametrize("uuid", ["2E24-EC82", "2e24ec82", "2E24EC82"])
+def test_a_vfat_volume_id_in_any_spelling_is_made_once(loops, tmp_path, uuid):
+    dev = disk(loops)
+    items = [{"id": "d0", "type": "disk", "path": dev, "ptable": "gpt"},
+             {"id": "p1", "type": "partition", "device": "d0", "size": "50M", "wipe": "superblock"},
+             {"id": "f1", "type": "format", "volume": "p1", "fstype": "fat32", "uuid": uuid, "label": "EFI"}]
+    rc, rep = apply(write_config(tmp_path / "c.yaml", items), tmp_path / "r")
+    assert rc == 0, rep
+    got = subprocess.run(["blkid", "-p", "-o", "value", "-s", "UUID", dev + "p1"], capture_output=True,
+                         text=True).stdout.strip()
+    assert got == "2E24-EC82"
+    rc, rep = apply(write_config(tmp_path / "c.yaml", items), tmp_path / "r")
+    assert rc == 0 and set(statuses(rep).values()) == {"ok"} and not rep["steps"], rep
