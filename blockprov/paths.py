@@ -154,9 +154,17 @@ class Paths:
             ensure_dir(d, 0o700)
 
     def inside(self, path: str) -> Path:
-        """An absolute path from config (write_files, content files) confined to the root: resolved with the
-        root as ``/`` (as ``chroot`` or ``systemd-tmpfiles --root`` would), so neither ``..`` nor a symbolic
-        link inside the root (absolute or relative) leads out of it."""
+        """A system path under the root (``/etc/hostname``, ``/sys/class/net``): ``..`` cannot leave it."""
+        import os
+
+        rel = os.path.normpath("/" + path).lstrip("/")
+        return self.root / rel
+
+    def confined(self, path: str) -> Path:
+        """A path from config to write to (write_files, injected files, a swap file, a home's keys), confined to
+        the root: its directories resolved with the root as ``/`` (as ``chroot`` or ``systemd-tmpfiles
+        --root`` would), so neither ``..`` nor a symbolic link in the root (absolute or relative) leads out of
+        it. The last component is not followed: the write replaces a link there, inside the root."""
         return resolve_in(self.root, path)
 
 
@@ -164,7 +172,8 @@ MAX_LINKS = 40  # as the kernel's ELOOP limit
 
 
 def resolve_in(root: Path, path: str) -> Path:
-    """``path`` under ``root`` with every symbolic link on the way resolved as if ``root`` were ``/``."""
+    """``path`` under ``root`` with every symbolic link on the way (not the last component) resolved as if
+    ``root`` were ``/``."""
     import errno
     import os
 
@@ -178,7 +187,7 @@ def resolve_in(root: Path, path: str) -> Path:
                 done.pop()
             continue
         here = root.joinpath(*done, part)
-        if os.path.islink(here):
+        if todo and os.path.islink(here):
             links += 1
             if links > MAX_LINKS:
                 raise OSError(errno.ELOOP, f"too many levels of symbolic links under {root}", str(path))
@@ -276,7 +285,7 @@ def write_if_changed(path: Path, data: str | bytes, mode: int = 0o644) -> bool:
 
     raw = data.encode() if isinstance(data, str) else data
     try:
-        if path.read_bytes() == raw and (path.stat().st_mode & 0o7777) == mode:
+        if not path.is_symlink() and path.read_bytes() == raw and (path.stat().st_mode & 0o7777) == mode:
             return False
     except OSError:
         pass

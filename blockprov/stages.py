@@ -259,7 +259,7 @@ class Runner:
             import base64
 
             for f in sd.files:
-                target = self.paths.inside(f["path"])
+                target = self.paths.confined(f["path"])
                 atomic_write(target, base64.b64decode(f["content"]), mode=int(str(f.get("mode", "644")), 8))
                 self.log(f"injected file {f['path']}")
 

@@ -71,7 +71,7 @@ def owner_ids(paths: Paths, owner: str | None) -> tuple[int, int] | None:
 
 def add_authorized_keys(paths: Paths, acct: Account, keys: list[str]) -> int:
     """Append keys not yet present; .ssh 0700 and the file 0600, owned by the user. Returns keys added."""
-    home = paths.inside(acct.home or f"/home/{acct.name}")
+    home = paths.confined(acct.home or f"/home/{acct.name}")
     ssh = home / ".ssh"
     f = ssh / "authorized_keys"
     try:

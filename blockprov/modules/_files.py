@@ -54,7 +54,7 @@ def mode_of(value, where: str) -> int:
 def write_entry(paths: Paths, entry: dict, where: str) -> str:
     if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not entry["path"].strip():
         raise EntryError(f"{where}.path: required, a string")
-    target = paths.inside(entry["path"])
+    target = paths.confined(entry["path"])
     data = decode(entry.get("content", ""), entry.get("encoding"), where)
     mode = mode_of(entry.get("permissions"), where)
     ids = owner_ids(paths, entry.get("owner"))
@@ -62,12 +62,12 @@ def write_entry(paths: Paths, entry: dict, where: str) -> str:
         raise EntryError(f"{where}.owner: {entry['owner']!r} is not in the root's passwd/group")
     if entry.get("append"):
         try:
-            old = target.read_bytes()
+            old = b"" if target.is_symlink() else target.read_bytes()  # a link is replaced, never read through
         except FileNotFoundError:
             old = b""
         data = old + data
     write_if_changed(target, data, mode=mode)
-    os.chown(target, *ids)
+    os.chown(target, *ids, follow_symlinks=False)
     return str(target)
 
 

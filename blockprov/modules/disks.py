@@ -85,7 +85,7 @@ def _swap(ctx, spec: dict) -> str:
     from blockprov.storage import sizes
 
     filename = spec.get("filename", "/swap.img")
-    target = ctx.paths.inside(filename)
+    target = ctx.paths.confined(filename)
     size = spec.get("size", 0)
     if size in (0, "0"):
         return "swap: size 0, no swap file"

@@ -104,3 +104,21 @@ def test_write_files_never_leaves_the_root_through_links_or_dot_dot(tmp_path):
     assert list(outside.iterdir()) == [] and not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
     assert (r / str(outside).lstrip("/") / "a").read_text() == "a"
     assert (r / "b").read_text() == "b" and (r / "c").read_text() == "c"
+
+
+def test_a_link_as_the_file_itself_is_replaced_never_written_or_read_through(tmp_path):
+    r = tmp_path / "root"
+    isolated_cfg(r, "init_local_modules: []\ninit_modules: [write_files]\nconfig_modules: []\nfinal_modules: []\n",
+                 full=True)
+    victim = tmp_path / "victim"
+    victim.write_text("host secret\n")
+    (r / "etc").mkdir(parents=True, exist_ok=True)
+    (r / "etc/app.conf").symlink_to(victim)
+    ud = "#cloud-config\n" + json.dumps({"write_files": [{"path": "/etc/app.conf", "content": "mine\n",
+                                                          "append": True}]})
+    nocloud_seed(r, "instance-id: i-final\n", ud)
+    res = subprocess.run([sys.executable, "-m", "blockprov", "boot", "--root", str(r)], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode in (0, 2), res.stderr
+    assert victim.read_text() == "host secret\n"
+    assert not (r / "etc/app.conf").is_symlink() and (r / "etc/app.conf").read_text() == "mine\n"

@@ -158,7 +158,7 @@ def test_state_logs_and_locks_are_private_under_any_umask(loops, tmp_path):
     assert mode(root / "var/lib/blockprov") == 0o700
     assert mode(root / "run/blockprov/lock") == 0o700
     assert mode(root / "run/blockprov/lock/storage.lock") == 0o600
-    assert mode(root / "var/lib/blockprov/storage/journal.json") == 0o644  # inside the 0700 state dir
+    assert mode(root / "var/lib/blockprov/storage/journal.json") == 0o600
     assert mode(root / "etc/fstab") == 0o644 and mode(root / "srv") == 0o755 or mounted_at(root / "srv")
     # an unprivileged user cannot even open the lock (flock needs only read access)
     probe = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
