@@ -166,6 +166,18 @@ def disk_state(devname: str) -> list:
     return out
 
 
+def _disks_under(file: Path, digest: str) -> dict:
+    """The ``disks`` a memo file keeps for this storage digest ({} for another digest or an unreadable file)."""
+    import json
+
+    try:
+        data = json.loads(file.read_text())
+        disks = data.get("disks", {}) if data.get("digest") == digest else {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return disks if isinstance(disks, dict) else {}
+
+
 @dataclass
 class Settled:
     """Disks whose storage was fully applied, with their state then (``run/blockprov/hotplug/settled.json``).
@@ -182,13 +194,7 @@ class Settled:
 
     @classmethod
     def load(cls, paths: Paths, digest: str) -> "Settled":
-        import json
-
-        try:
-            data = json.loads(cls.file(paths).read_text())
-        except (OSError, ValueError):
-            return cls(digest, {})
-        return cls(digest, data.get("disks", {}) if data.get("digest") == digest else {})
+        return cls(digest, _disks_under(cls.file(paths), digest))
 
     def unchanged(self, e: spool.Event) -> bool:
         if e.action != "change" and (e.action, e.props.get("DEVTYPE")) != ("add", "partition"):
@@ -227,14 +233,7 @@ class Failures:
 
     @classmethod
     def load(cls, paths: Paths, digest: str) -> "Failures":
-        import json
-
-        try:
-            data = json.loads(cls.file(paths).read_text())
-            disks = data.get("disks", {}) if data.get("digest") == digest else {}
-        except (OSError, ValueError, AttributeError):
-            disks = {}
-        return cls(digest, {k: v for k, v in disks.items() if isinstance(v, dict)})
+        return cls(digest, {k: v for k, v in _disks_under(cls.file(paths), digest).items() if isinstance(v, dict)})
 
     def holding(self, e: spool.Event, now: float) -> dict | None:
         """The failure that holds this event back, or None (the event is handled)."""

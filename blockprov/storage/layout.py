@@ -2,7 +2,7 @@
 
 Version 1 (curtin's): partitions are laid out in list order, the first at
 1 MiB, each after the previous one aligned up to 1 MiB; an explicit ``offset``
-wins. Logical partitions start 1 MiB after the extended partition's start or
+wins; an extended partition is 1 MiB larger per logical partition on its disk. Logical partitions start 1 MiB after the extended partition's start or
 the previous logical's end (room for the EBR). Version 2: ``offset`` is exact
 and not re-aligned. A size given as a percentage is a share of the whole disk,
 clamped to the space that is left; a partition without size takes the rest.
@@ -127,6 +127,11 @@ def compute(disk_size: int | None, sector: int, ptable: str, parts: list[dict], 
             size = sizes.align_down(size_spec.resolve(disk_size), MiB)
         else:
             size = sizes.align_up(size_spec.bytes, sector)
+            if kind == "extended" and version == 1:
+                # curtin v1 grows an extended partition by 1 MiB per logical partition of its disk (each one
+                # starts 1 MiB after its predecessor, room for its EBR); a table made without it still verifies
+                min_size = size
+                size += MiB * sum(1 for p in parts if p.get("flag") == "logical")
         if size <= 0 or start + size > limit:
             where = "the extended partition" if kind == "logical" else "the disk"
             raise LayoutError(it["id"], _misfit(start, size, limit, sector, where, size_known or kind == "logical"))
