@@ -115,6 +115,32 @@ def _ensure_partition_nodes(model, inv: Inventory) -> bool:
     return added
 
 
+def applied_before(paths: Paths, inv: Inventory) -> dict[str, set[str]]:
+    """item id -> device identities this config's items were applied to before (``Options.applied``).
+
+    The journal's ``applied`` records, and any device a recorded step ran on (journals from before the
+    record existed): where the journal saw blockprov work, a ``wipe`` is not carried out again."""
+    import json
+
+    try:
+        data = json.loads(paths.storage_journal.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    out = {k: {x for x in v if isinstance(x, str)} for k, v in (data.get("applied") or {}).items()
+           if isinstance(v, list)}
+    seen = set()
+    for entry in (data.get("items") or {}).values():
+        for s in (entry.get("steps") or []) if isinstance(entry, dict) else []:
+            dev = s.get("device") if isinstance(s, dict) else None
+            if isinstance(dev, str) and dev in inv.devices:
+                seen.add(inv.identity(dev))
+    if seen:
+        out.setdefault(planner.ANY_ITEM, set()).update(seen)
+    return out
+
+
 def interrupted_steps(paths: Paths) -> dict[str, str]:
     """item id -> device of device steps the journal shows started and not finished (a killed run)."""
     import json
@@ -161,6 +187,7 @@ def apply(model, root: str = "/", target: str | None = None, dry_run: bool = Fal
     inv = inventory or look()
     if not dry_run and inventory is None and _ensure_partition_nodes(model, inv):
         inv = look()
+    opts.applied = applied_before(paths, inv)
     plan = planner.plan(model, inv, opts)
     unusable = mount_point_problems(model, plan, str(paths.tgt))
     if unusable:
@@ -169,9 +196,9 @@ def apply(model, root: str = "/", target: str | None = None, dry_run: bool = Fal
         return Report(plan.items, plan.steps)
     paths.prepare()
     with open_lock(paths.storage_lock) as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         sweep_temp([paths.run, paths.storage_journal.parent, paths.fstab.parent, paths.crypttab.parent,
                     paths.mdadm_conf.parent])
-        fcntl.flock(lock, fcntl.LOCK_EX)
         from blockprov.storage.execute import Executor
 
         ex = Executor(model, paths, progress)
@@ -209,8 +236,15 @@ def apply(model, root: str = "/", target: str | None = None, dry_run: bool = Fal
         final_inv = settled()
         # what this run redid is no longer interrupted: the check after it must not plan the redo again
         after_opts = planner.Options(target=opts.target, interrupted={
-            k: v for k, v in opts.interrupted.items() if k in out.failed})
+            k: v for k, v in opts.interrupted.items() if k in out.failed}, applied=opts.applied)
+        # what this run carried out (and what it found as the config says) counts as applied from now on,
+        # so the check after it does not plan a first-time wipe again
+        done_now = [planner.ItemPlan(i.id, i.type, "done", "", os.path.realpath(ex.real(i.device)))
+                    for i in plan.items if i.status in ("ok", "create") and i.id not in out.failed and i.device]
+        for k, v in planner.applied_identities(done_now, final_inv).items():
+            after_opts.applied = {**after_opts.applied, k: after_opts.applied.get(k, set()) | v}
         final = planner.plan(model, final_inv, after_opts) if device_steps else plan
+        ex.journal.remember_applied(planner.applied_identities(final.items, final_inv))
         good = {i.id for i in final.items if i.status == "ok"} - set(out.failed)
         files = ex.write_stack_conffiles(*stack_conffiles(model, final_inv, good, ex.md_brief))
         # this run finished: what it neither redid nor failed at is no longer known to be ours

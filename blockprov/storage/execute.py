@@ -66,6 +66,20 @@ class Journal:
         got = self.data.get("inflight")
         return {k: v for k, v in got.items() if isinstance(v, dict)} if isinstance(got, dict) else {}
 
+    def remember_applied(self, found: dict[str, set[str]]) -> None:
+        """Add item -> device identities to the ``applied`` record (written only when something is new)."""
+        got = self.data.get("applied")
+        got = {k: list(v) for k, v in got.items() if isinstance(v, list)} if isinstance(got, dict) else {}
+        changed = False
+        for item, ids in found.items():
+            new = sorted(set(ids) - set(got.get(item, [])))
+            if new:
+                got[item] = (got.get(item, []) + new)[-8:]
+                changed = True
+        if changed:
+            self.data["applied"] = got
+            self._save()
+
     def settle_inflight(self, keep: set[str]) -> None:
         got = self.data.get("inflight")
         if isinstance(got, dict) and set(got) - keep:
@@ -319,7 +333,10 @@ class Executor(StackOps):
 
     def _trace(self, what: str, step: Step) -> None:
         if self.trace is not None:
-            self.trace.write(f"{what} {self.count + (what == 'begin')} {step.op} {step.item} {step.device}\n")
+            n = self.count + (what == "begin")
+            self.trace.write(f"{what} {n} {step.op} {step.item} {step.device}\n")
+            if what == "begin" and os.environ.get("BLOCKPROV_STEP_PAUSE") == str(n):
+                time.sleep(120)  # testing: hold still at this boundary until the crash tester kills us
 
     # -- operations --------------------------------------------------------------
     def op_unsupported(self, step: Step):

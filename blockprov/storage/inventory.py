@@ -98,6 +98,26 @@ class Inventory:
                 return d
         return None
 
+    def identity(self, path: str) -> str:
+        """What stays the same for a device across reboots and re-attaches, and changes when it is made anew:
+        a disk's serial (or WWN, else its node); a partition's disk, number and table id (a new table gets a
+        new one, so its partitions are new devices even where they were before)."""
+        d = self.devices.get(path)
+        if d is None:
+            return f"path:{path}"
+        if d.kind == "part" and d.parent:
+            disk = self.devices.get(d.parent)
+            part = next((p for p in (disk.parts if disk else []) if p.number == d.number), None)
+            tag = (part.uuid if part and part.uuid else None) or (disk.ptuuid if disk else None) or "?"
+            return f"{self.identity(d.parent)}/p{d.number}:{tag.lower()}"
+        if d.serial:
+            return f"serial:{d.serial}"
+        if d.wwn:
+            return f"wwn:{d.wwn.lower()}"
+        if d.ptuuid and d.kind == "disk":  # no serial (loop disks, some hypervisors): the table's own id
+            return f"table:{d.ptuuid.lower()}"
+        return f"path:{path}"
+
     def in_use_tree(self, path: str) -> str | None:
         """Why a device or any partition on it is busy, or None."""
         dev = self.devices.get(path)

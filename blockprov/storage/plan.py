@@ -14,6 +14,7 @@ from blockprov.storage.inventory import Device, Inventory, part_path
 from blockprov.storage.model import Model
 
 GOOD = ("create", "ok")
+ANY_ITEM = "*"  # Options.applied: devices blockprov worked on for any item (journals without per-item records)
 FS_ALIASES = {"fat": "vfat", "fat12": "vfat", "fat16": "vfat", "fat32": "vfat"}
 MEMBER_SIG = {"raid": "linux_raid_member", "lvm_volgroup": "LVM2_member", "dm_crypt": "crypto_LUKS",
               "bcache": "bcache", "zpool": "zfs_member"}
@@ -26,6 +27,9 @@ class Options:
     # item id -> device of steps this tool started and never finished (a crash inside mkfs or a table write):
     # what is on that device now is our own half-made work, redone without asking for wipe
     interrupted: dict[str, str] = field(default_factory=dict)
+    # item id -> identities (Inventory.identity) of the devices this config's item was applied to before
+    # (the journal): a ``wipe`` is carried out the first time an item meets a device, later runs verify
+    applied: dict[str, set[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -166,6 +170,28 @@ class _Planner:
         self.steps: list[Step] = []
         self.slots: dict[str, layout.Slot] = {}
 
+    def first_meeting(self, it: dict, path: str | None) -> bool:
+        """``wipe`` asks for a fresh start the first time this item meets this device (no journal record)."""
+        if not it.get("wipe") or path is None or path not in self.inv.devices:
+            return False
+        ident = self.inv.identity(path)
+        return ident not in self.opts.applied.get(it["id"], ()) and ident not in self.opts.applied.get(ANY_ITEM, ())
+
+    def format_on(self, vol_id: str) -> dict | None:
+        return next((self.m.by_id[c] for c in self.m.children[vol_id] if self.m.by_id[c]["type"] == "format"), None)
+
+    def identified_match(self, fmt: dict | None, path: str) -> bool:
+        """A format that gives a uuid or label, all matching what the device holds: proof that the filesystem is
+        the one the config describes (a re-attached volume, a lost state directory), so it is kept."""
+        dev = self.inv.devices.get(path)
+        if fmt is None or dev is None or not (fmt.get("uuid") or fmt.get("label") is not None):
+            return False
+        if fs_norm(dev.fstype) != fs_norm(fmt["fstype"]):
+            return False
+        if fmt.get("uuid") and fs_uuid(fmt["uuid"]) != fs_uuid(dev.fsuuid):
+            return False
+        return fmt.get("label") is None or fmt["label"] == dev.label
+
     def set(self, it: dict, st: _St, expected=None, found=None) -> None:
         self.st[it["id"]] = st
         self.items[it["id"]] = ItemPlan(it["id"], it["type"], st.status, st.reason, st.device, expected, found)
@@ -227,9 +253,15 @@ class _Planner:
                 return self.set(it, _St("conflict", f"expected a {ptable} table, found {dev.ptable or 'none'}", dev.path),
                                 {"ptable": ptable}, observed)
             return self.set(it, _St("ok", f"preserved {ptable} table verified", dev.path))
+        fresh = False
         if dev.ptable == ptable and table_matches(dev, slots):
-            return self.set(it, _St("ok", f"{ptable} table with {len(slots)} partitions already as desired",
-                                    dev.path))
+            formats = [(self.format_on(s.id), part_path(dev.path, s.number)) for s in slots]
+            formats = [(f, p) for f, p in formats if f is not None]
+            kept = formats and all(self.identified_match(f, p) for f, p in formats)
+            if not self.first_meeting(it, dev.path) or kept:
+                return self.set(it, _St("ok", f"{ptable} table with {len(slots)} partitions already as desired",
+                                        dev.path))
+            fresh = True
         busy = self.inv.in_use_tree(dev.path)
         if busy:
             return self.set(it, _St("refused", f"in use: {busy}", dev.path))
@@ -246,6 +278,8 @@ class _Planner:
         self.steps.append(Step("ptable", it["id"], dev.path, {
             "ptable": ptable, "partitions": [asdict(s) for s in slots]}))
         why = f"new {ptable} table, {len(slots)} partitions" + (f" (replacing {holds})" if holds else "")
+        if fresh:
+            why += f"; wipe: {it['wipe']} is carried out the first time this config meets the disk"
         self.set(it, _St("create", why, dev.path, new=True))
 
     def do_partition(self, it: dict) -> None:
@@ -260,7 +294,7 @@ class _Planner:
             return self.set(it, _St("create", f"partition {slot.number}, {sizes.human(slot.size)}", path, new=True))
         observed = next((p for p in (dev.parts if dev else []) if p.number == slot.number), None)
         if not disk.get("preserve"):
-            return self.set(it, _St("ok", "already as desired", path))
+            return self.partition_ok(it, path, "already as desired")
         want = {"number": slot.number}
         if "size" in it:
             want["size"] = slot.size
@@ -287,6 +321,19 @@ class _Planner:
             return self.set(it, _St(status, f"partition {slot.number} differs: {what}{hint}", path),
                             want, {k: got.get(k) for k in want})
         why = "preserved partition verified" if it.get("preserve") else "already as desired"
+        self.partition_ok(it, path, why)
+
+    def partition_ok(self, it: dict, path: str, why: str) -> None:
+        """An existing partition as the config describes it. With ``wipe`` and nothing to put on it (no format
+        item: a format item carries the wipe out itself), it is wiped once, the first time this config meets
+        it, as curtin wipes a preserved partition it is told to."""
+        if self.format_on(it["id"]) is None and self.first_meeting(it, path) and it["type"] == "partition":
+            busy = self.inv.in_use_tree(path)
+            if busy:
+                return self.set(it, _St("refused", f"in use: {busy}", path))
+            self.steps.append(Step("wipe", it["id"], path, {"mode": it["wipe"]}))
+            return self.set(it, _St("create", f"{why}; wipe: {it['wipe']} the first time this config meets it",
+                                    path))
         self.set(it, _St("ok", why, path))
 
     def add_partition(self, it: dict, dev: Device, slot: layout.Slot, path: str) -> None:
@@ -345,8 +392,19 @@ class _Planner:
             what = "; ".join(f"{k}: expected {v}, found {got.get(k)}" for k, v in want.items() if got.get(k) != v)
             return self.set(it, _St("conflict", what or "volume is being recreated", vst.device), want, found)
         redo = self.opts.interrupted.get(it["id"]) == vst.device and vst.device is not None
+        vol = self.m.by_id[vid]
         if matches and not redo:
-            return self.set(it, _St("ok", f"{fstype} already present", vst.device))
+            if not self.first_meeting(vol, vst.device) or self.identified_match(it, vst.device):
+                return self.set(it, _St("ok", f"{fstype} already present", vst.device))
+            busy = self.inv.in_use_tree(vst.device)
+            if busy:
+                return self.set(it, _St("refused", f"in use: {busy}", vst.device))
+            self.steps.append(Step("wipe", it["id"], vst.device, {"mode": vol["wipe"]}))
+            self.steps.append(Step("mkfs", it["id"], vst.device, {
+                "fstype": fstype, "label": it.get("label"), "uuid": it.get("uuid"),
+                "extra_options": list(it.get("extra_options") or [])}))
+            return self.set(it, _St("create", f"mkfs {fstype}: wipe: {vol['wipe']} on {vid} is carried out the "
+                                              "first time this config meets the device", vst.device, new=True))
         status, reason, wipe = self.consume(it, vid, fstype)
         if redo and status in ("same", "refused") and dev is not None and not self.inv.in_use_tree(vst.device):
             status, reason, wipe = "create", "redoing a mkfs an earlier run did not finish", "superblock"
@@ -518,6 +576,13 @@ def _fmt(key: str, v) -> str:
 def join_target(target: str, path: str) -> str:
     base = target.rstrip("/")
     return (base + "/" + path.lstrip("/")).rstrip("/") or "/" if base else path
+
+
+def applied_identities(items: list[ItemPlan], inv: Inventory) -> dict[str, set[str]]:
+    """item id -> identity of the device it is on, for the items a run leaves as the config says (``ok`` or
+    ``done``, checked against ``inv``, the probe after the run): the journal's record that ``wipe`` was done."""
+    return {i.id: {inv.identity(i.device)} for i in items
+            if i.status in ("ok", "done") and i.device and i.device in inv.devices}
 
 
 def plan(model: Model, inv: Inventory, opts: Options | None = None) -> Plan:

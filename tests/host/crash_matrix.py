@@ -2,7 +2,8 @@
 
 The apply process runs in its own session (as systemd runs a unit in its own cgroup) and the whole group is
 killed, mkfs and sfdisk included. Step boundaries come from ``BLOCKPROV_STEP_TRACE`` (one line as each device
-step begins and ends); "inside" kills wait a random few milliseconds after a step began.
+step begins and ends; at the chosen boundary the process holds still, ``BLOCKPROV_STEP_PAUSE``, so the kill
+lands exactly there); "inside" kills wait a random few milliseconds after a step began.
 
 Used by tests/host/test_crash.py (a sample in CI) and bench/crash_sweep.py (the full sweep).
 """
@@ -70,8 +71,9 @@ class Rig:
             {"id": "mb1", "type": "mount", "device": "fb1", "path": "/srv"},
             {"id": "mb2", "type": "mount", "device": "fb2", "path": "/srv/b"}]}}, sort_keys=False))
 
-    def apply(self, root: Path, trace: Path | None = None) -> subprocess.Popen:
-        env = {**os.environ, **({"BLOCKPROV_STEP_TRACE": str(trace)} if trace else {})}
+    def apply(self, root: Path, trace: Path | None = None, pause: int | None = None) -> subprocess.Popen:
+        env = {**os.environ, **({"BLOCKPROV_STEP_TRACE": str(trace)} if trace else {}),
+               **({"BLOCKPROV_STEP_PAUSE": str(pause)} if pause else {})}
         return subprocess.Popen([sys.executable, "-m", "blockprov", "storage", "apply", str(self.cfg), "--root",
                                  str(root), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=env, start_new_session=True)
@@ -100,16 +102,21 @@ def kill_at(proc: subprocess.Popen, trace: Path, point: Point, deadline: float =
     end = time.monotonic() + deadline
     want = f"begin {point.step} "
     while time.monotonic() < end:
-        if proc.poll() is not None:
-            return False
+        done = proc.poll() is not None
         try:
             text = trace.read_text()
         except FileNotFoundError:
             text = ""
+        if done and want not in text:
+            return False
         if want in text:
             if point.kind == "inside":
                 time.sleep(point.delay)
-            os.killpg(proc.pid, signal.SIGKILL)
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:  # an inner point after the run's end
+                proc.wait()
+                return False
             proc.wait()
             # what it had started (mkfs, sfdisk) dies with it; wait until no member of the group is left
             for _ in range(200):
@@ -139,7 +146,8 @@ class Outcome:
 def one(rig: Rig, root: Path, point: Point) -> Outcome:
     trace = root.parent / f"{root.name}.trace"
     t0 = time.monotonic()
-    killed = kill_at(rig.apply(root, trace), trace, point)
+    # at a boundary the process holds still (BLOCKPROV_STEP_PAUSE) until it is killed; inside a step it runs on
+    killed = kill_at(rig.apply(root, trace, point.step if point.kind == "begin" else None), trace, point)
     p = rig.apply(root)
     out, err = p.communicate(timeout=300)
     rep = json.loads(out) if out.strip() else {}

@@ -37,13 +37,15 @@ DRIVER_UNIT = """\
 [Unit]
 Description=blockprov VM test driver (runs commands the host writes to the 9p share)
 DefaultDependencies=no
-After=systemd-remount-fs.service
+After=systemd-remount-fs.service systemd-modules-load.service
 Before=sysinit.target
 
 [Service]
 Type=simple
 ExecStartPre=/bin/mkdir -p /mnt/ctl
-ExecStartPre=/bin/mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 ctl /mnt/ctl
+# the virtio 9p device may be bound after this early unit starts ("9pnet_virtio: no channels available"):
+# try for a minute rather than fail the boot on a slow or busy host
+ExecStartPre=/bin/sh -c 'for i in $(seq 120); do mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 ctl /mnt/ctl 2>/dev/null && exit 0; sleep 0.5; done; exec mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 ctl /mnt/ctl'
 ExecStart=/usr/bin/python3 /mnt/ctl/driver.py
 StandardOutput=journal+console
 
