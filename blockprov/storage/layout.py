@@ -28,6 +28,7 @@ FLAG_TYPES = {
     "home": ("933AC7E1-2EB4-4F13-B844-0E14E2AEF915", "83"),
     "prep": ("9E1A2D38-C612-4316-AA26-8B49521E5A8B", "41"),
     "msftres": ("E3C9E316-0B5C-4DB8-817D-F92DF00215AE", "83"),
+    "mbr": ("024DEE41-33E7-11D3-9D69-0008C781F39F", "83"),  # curtin's name for GPT's "MBR partition scheme"
     "extended": (None, "0f"),
     "logical": (LINUX_GUID, "83"),
 }

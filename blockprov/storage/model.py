@@ -58,7 +58,9 @@ class Model:
     @classmethod
     def build(cls, storage: dict, prefix: str = "$") -> "Model":
         """Assumes a config that passed validation (ids unique, refs resolve, no cycles)."""
-        m = cls(version=int(storage.get("version", 1)), items=list(storage.get("config", [])), prefix=prefix)
+        items = [dict(it, number=int(it["number"])) if isinstance(it.get("number"), str) else it
+                 for it in storage.get("config", [])]  # curtin takes "2" as well as 2
+        m = cls(version=int(storage.get("version", 1)), items=items, prefix=prefix)
         for i, it in enumerate(m.items):
             m.by_id[it["id"]] = it
             m.index[it["id"]] = i

@@ -248,6 +248,7 @@ def _partition_problems(items, good, by_id, prefix) -> list[Problem]:
         spans = []
         for i, it in parts:
             n = it.get("number")
+            n = int(n) if isinstance(n, str) and n.isdigit() else n
             if isinstance(n, int):
                 if n in seen:
                     out.append(Problem("duplicate-partition-number", f"{prefix}.config[{i}].number", it["id"],

@@ -104,13 +104,14 @@ def build(dest: Path) -> None:
         argv = ["mmdebstrap", "--variant=minbase", "--mode=root", "--format=directory",
                 "--include=" + ",".join(PACKAGES)]
         argv += [f"--essential-hook={h}" for h in HOOK_ESSENTIAL]
-        unit = DRIVER_UNIT.replace("\n", "\\n")
         argv += [f"--customize-hook={h}" for h in HOOK_CUSTOMIZE]
-        argv += [f'--customize-hook=printf "{unit}" > "$1/etc/systemd/system/blockprov-vmtest.service"',
-                 '--customize-hook=mkdir -p "$1/etc/systemd/system/sysinit.target.wants" && ln -sf '
-                 '/etc/systemd/system/blockprov-vmtest.service "$1/etc/systemd/system/sysinit.target.wants/"']
         argv += [SUITE, str(rootdir), f"deb {mirror()} {SUITE} main"]
         subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        # the unit is written from here, not through a shell hook: its ExecStartPre is shell code itself
+        units = rootdir / "etc/systemd/system"
+        (units / "blockprov-vmtest.service").write_text(DRIVER_UNIT)
+        (units / "sysinit.target.wants").mkdir(exist_ok=True)
+        os.symlink("/etc/systemd/system/blockprov-vmtest.service", units / "sysinit.target.wants/blockprov-vmtest.service")
         shutil.copy(max(rootdir.glob("boot/vmlinuz-*")), tmp / "vmlinuz")
         shutil.copy(max(rootdir.glob("boot/initrd.img-*")), tmp / "initrd.img")
         subprocess.run(["mkfs.ext4", "-q", "-L", "guestroot", "-d", str(rootdir), str(tmp / "root.img"), "3G"],
