@@ -74,7 +74,7 @@ HOOK_CUSTOMIZE = [
 
 
 def recipe() -> str:
-    return "\n".join([SUITE, *PACKAGES, *INITRD_MODULES, DRIVER_UNIT, *HOOK_ESSENTIAL, *HOOK_CUSTOMIZE, "v1"])
+    return "\n".join([SUITE, *PACKAGES, *INITRD_MODULES, DRIVER_UNIT, *HOOK_ESSENTIAL, *HOOK_CUSTOMIZE, "v2"])
 
 
 def recipe_hash() -> str:
