@@ -435,6 +435,8 @@ class Executor(StackOps):
                 f.append(f'name="{s["name"]}"')
             if s.get("uuid"):
                 f.append(f"uuid={s['uuid']}")
+            if s.get("attrs"):
+                f.append(f'attrs="{" ".join(s["attrs"])}"')
             if s.get("bootable"):
                 f.append("bootable")
             lines.append(f"{part_path(dev, s['number'])} : " + ", ".join(f))
@@ -461,6 +463,9 @@ class Executor(StackOps):
                 self.cmd(["sfdisk", "--no-reread", "--no-tell-kernel", "--part-type", dev, str(s["number"]), s["type"]])
             if s.get("uuid") and (p.uuid or "").lower() != s["uuid"].lower():
                 self.cmd(["sfdisk", "--no-reread", "--no-tell-kernel", "--part-uuid", dev, str(s["number"]), s["uuid"]])
+            if s.get("attrs") is not None and list(p.attrs) != list(s["attrs"]):
+                self.cmd(["sfdisk", "--no-reread", "--no-tell-kernel", "--part-attrs", dev, str(s["number"]),
+                          ",".join(s["attrs"])])
 
     def _tell_kernel(self, dev: str) -> None:
         # partx --update skips logical partitions; the disk is not in use, so delete and re-add.

@@ -19,6 +19,7 @@ class Part:
     name: str | None = None
     uuid: str | None = None
     bootable: bool = False
+    attrs: list[str] = field(default_factory=list)  # GPT attribute bits, normalised (layout.norm_attrs)
 
 
 @dataclass

@@ -53,6 +53,7 @@ class Slot:
     uuid: str | None = None
     bootable: bool = False
     min_size: int | None = None  # a partition that runs to the end: the smallest size that still verifies
+    attrs: list[str] | None = None  # GPT attribute bits the config gives (normalised), None: not managed
 
 
 class LayoutError(ValueError):
@@ -139,7 +140,8 @@ def compute(disk_size: int | None, sector: int, ptable: str, parts: list[dict], 
         slot = Slot(it["id"], number, start, size, kind, part_type(it, ptable),
                     name=it.get("partition_name") if ptable == "gpt" else None,
                     uuid=(it.get("uuid") or "").lower() or None if ptable == "gpt" else None,
-                    bootable=ptable != "gpt" and flag == "boot", min_size=min_size)
+                    bootable=ptable != "gpt" and flag == "boot", min_size=min_size,
+                    attrs=norm_attrs(it["attrs"]) if ptable == "gpt" and it.get("attrs") is not None else None)
         _check_table_limits(it["id"], slot, slots, ptable)
         slots.append(slot)
         if kind == "logical":
@@ -192,3 +194,24 @@ def _check_table_limits(item_id: str, slot: Slot, before: list[Slot], ptable: st
     if len(primaries) > MSDOS_PRIMARY_SLOTS:
         raise LayoutError(item_id, f"an msdos table has four primary slots; this is the {len(primaries)}th primary "
                                    "or extended partition (use flag: extended and logical partitions for more)")
+
+
+ATTR_NAMES = {"RequiredPartition": 0, "NoBlockIOProtocol": 1, "LegacyBIOSBootable": 2}
+
+
+def attr_bit(token: str) -> int | None:
+    """A GPT attribute as sfdisk and curtin spell it (``RequiredPartition``, ``GUID:63``, ``63``) -> its bit."""
+    t = str(token).strip()
+    if t in ATTR_NAMES:
+        return ATTR_NAMES[t]
+    t = t[5:] if t.upper().startswith("GUID:") else t
+    if t.isdigit() and (int(t) in ATTR_NAMES.values() or 48 <= int(t) <= 63):
+        return int(t)
+    return None
+
+
+def norm_attrs(tokens) -> list[str]:
+    """Attributes in one spelling, sorted by bit: the names sfdisk prints for bits 0-2, ``GUID:N`` for 48-63."""
+    names = {v: k for k, v in ATTR_NAMES.items()}
+    bits = sorted({b for b in (attr_bit(t) for t in tokens) if b is not None})
+    return [names.get(b, f"GUID:{b}") for b in bits]

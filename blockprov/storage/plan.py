@@ -306,14 +306,22 @@ class _Planner:
             want["name"] = slot.name
         if slot.uuid:
             want["uuid"] = slot.uuid
+        if slot.attrs is not None:
+            want["attrs"] = slot.attrs
         if observed is None:
             if it.get("preserve"):
                 return self.set(it, _St("conflict", f"partition {slot.number} not found", path), want, None)
             return self.add_partition(it, dev, slot, path)
         got = {"number": observed.number, "size": observed.size, "start": observed.start, "type": observed.type,
-               "name": observed.name, "uuid": observed.uuid}
+               "name": observed.name, "uuid": observed.uuid, "attrs": observed.attrs}
         diff = {k: v for k, v in want.items()
                 if not (size_fits(slot, got["size"]) if k == "size" else _same(k, v, got.get(k)))}
+        if diff and it.get("resize") and set(diff) == {"size"}:
+            return self.set(it, _St("unsupported", f"resize: true: partition {slot.number} is "
+                                                   f"{_fmt('size', got['size'])}, the config asks "
+                                                   f"{_fmt('size', slot.size)}; this version does not resize "
+                                                   "partitions or their filesystems, nothing is written", path),
+                            {"size": slot.size}, {"size": got["size"]})
         if diff:
             what = "; ".join(f"{k}: expected {_fmt(k, v)}, found {_fmt(k, got.get(k))}" for k, v in diff.items())
             status = "conflict" if it.get("preserve") else "refused"
@@ -544,6 +552,8 @@ def table_matches(dev: Device, slots: list[layout.Slot]) -> bool:
         if s.kind != "extended" and not size_fits(s, p.size):
             return False
         if s.name and p.name != s.name or s.uuid and p.uuid != s.uuid or s.bootable != p.bootable:
+            return False
+        if s.attrs is not None and s.attrs != p.attrs:
             return False
     return True
 

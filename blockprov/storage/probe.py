@@ -21,6 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from blockprov.storage.inventory import Device, Inventory, Part
+from blockprov.storage.layout import norm_attrs
 from blockprov.storage.run import run
 
 SYS = Path("/sys/class/block")
@@ -181,7 +182,8 @@ def read_table(path: str) -> tuple[str | None, str | None, list[Part]]:
             ptype = ptype.upper()
         parts.append(Part(number=num, start=int(p["start"]) * sector, size=int(p["size"]) * sector, type=ptype,
                           kind=kind, name=p.get("name") or None, uuid=(p.get("uuid") or "").lower() or None,
-                          bootable=bool(p.get("bootable"))))
+                          bootable=bool(p.get("bootable")),
+                          attrs=norm_attrs((p.get("attrs") or "").replace(",", " ").split())))
     return label, (pt.get("id") or "").lower() or None, parts
 
 

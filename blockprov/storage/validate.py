@@ -270,6 +270,18 @@ def _partition_problems(items, good, by_id, prefix) -> list[Problem]:
         if dev in by_id:
             ptable = items[by_id[dev]].get("ptable")
             for i, it in parts:
+                attrs = it.get("attrs")
+                if isinstance(attrs, list) and attrs:
+                    from blockprov.storage.layout import attr_bit
+
+                    if ptable in ("msdos", "dos"):
+                        out.append(Problem("attrs-needs-gpt", f"{prefix}.config[{i}].attrs", it["id"],
+                                           f"GPT attributes need a gpt partition table, {dev!r} has {ptable}"))
+                    for k, a in enumerate(attrs):
+                        if attr_bit(a) is None:
+                            out.append(Problem("bad-attr", f"{prefix}.config[{i}].attrs[{k}]", it["id"],
+                                               f"{a!r} is not a GPT attribute (RequiredPartition, NoBlockIOProtocol, "
+                                               "LegacyBIOSBootable, or GUID:48 to GUID:63)"))
                 if it.get("flag") in ("extended", "logical") and ptable not in (None, "msdos", "dos"):
                     out.append(Problem("flag-needs-msdos", f"{prefix}.config[{i}].flag", it["id"],
                                        f"flag {it['flag']} needs an msdos partition table, {dev!r} has {ptable}"))

@@ -13,6 +13,7 @@ from blockprov.storage.simulate import simulate
 from tests.conftest import CORPUS
 
 G = 1 << 30
+MiB = 1 << 20
 M = 1 << 20
 
 
@@ -265,3 +266,39 @@ def test_only_disks_the_config_can_name_are_probed_deeply():
     assert disks_needed(model(BASIC), disk_inv(Device("/dev/vdz", size=G, serial="OTHER"))) == set()
     stacked = BASIC[:3] + [{"id": "r0", "type": "raid", "name": "md0", "raidlevel": 1, "devices": ["p1", "p2"]}]
     assert disks_needed(model(stacked), inv) is None  # members may be anywhere: look at everything
+
+
+def gpt_disk_with(part: Part, size=10 * G) -> Inventory:
+    return disk_inv(Device("/dev/vdb", size=size, serial="S0", ptable="gpt", parts=[part]),
+                    Device("/dev/vdb1", kind="part", size=part.size, parent="/dev/vdb", number=1))
+
+
+def test_gpt_attrs_are_planned_verified_and_refused_where_they_cannot_be():
+    items = [{"id": "d0", "type": "disk", "serial": "S0", "ptable": "gpt"},
+             {"id": "p1", "type": "partition", "device": "d0", "size": "1G", "attrs": ["GUID:63", "RequiredPartition"]}]
+    p = plan(model(items), disk_inv(Device("/dev/vdb", size=10 * G, serial="S0")))
+    table = next(s for s in p.steps if s.op == "ptable")
+    assert table.args["partitions"][0]["attrs"] == ["RequiredPartition", "GUID:63"]
+    have = Part(1, MiB, G, layout.LINUX_GUID, attrs=["RequiredPartition", "GUID:63"])
+    assert statuses(plan(model(items), gpt_disk_with(have)))["d0"] == "ok"
+    items[0]["preserve"] = True
+    items[1]["preserve"] = True
+    items[1]["number"] = 1
+    wrong = Part(1, MiB, G, layout.LINUX_GUID, attrs=["GUID:63"])
+    ip = next(i for i in plan(model(items), gpt_disk_with(wrong)).items if i.id == "p1")
+    assert ip.status == "conflict" and "attrs" in ip.reason
+    bad = [{"id": "d0", "type": "disk", "serial": "S0", "ptable": "msdos"},
+           {"id": "p1", "type": "partition", "device": "d0", "size": "1G", "attrs": ["GUID:63", "GUID:7"]}]
+    codes = {(p.code, p.path) for p in validate.validate({"version": 1, "config": bad}, "$")}
+    assert ("attrs-needs-gpt", "$.config[1].attrs") in codes and ("bad-attr", "$.config[1].attrs[1]") in codes
+
+
+def test_resize_true_with_a_different_size_is_unsupported_not_a_silent_conflict():
+    items = [{"id": "d0", "type": "disk", "serial": "S0", "ptable": "gpt", "preserve": True},
+             {"id": "p1", "type": "partition", "device": "d0", "number": 1, "size": "2G", "preserve": True,
+              "resize": True}]
+    ip = next(i for i in plan(model(items, 2), gpt_disk_with(Part(1, MiB, G, layout.LINUX_GUID))).items
+              if i.id == "p1")
+    assert ip.status == "unsupported" and "does not resize" in ip.reason and ip.found == {"size": G}
+    items[1]["size"] = "1G"
+    assert statuses(plan(model(items, 2), gpt_disk_with(Part(1, MiB, G, layout.LINUX_GUID))))["p1"] == "ok"
