@@ -215,3 +215,100 @@ def norm_attrs(tokens) -> list[str]:
     names = {v: k for k, v in ATTR_NAMES.items()}
     bits = sorted({b for b in (attr_bit(t) for t in tokens) if b is not None})
     return [names.get(b, f"GUID:{b}") for b in bits]
+
+
+def around(disk_size: int, sector: int, ptable: str, parts: list[dict], existing, version: int = 1) -> list[Slot]:
+    """Slots for a kept GPT table (``preserve``): partitions the table already has stay where they are, new ones
+    go into the free space around them, whatever the list order (Ignition's semantics).
+
+    A config partition whose ``number`` the table has and that gives no ``offset`` is that partition: its start
+    (and, without ``size``, its size) is the table's, so it verifies. A new one without ``offset`` takes the
+    lowest number neither the table nor the config uses (numbered ones first, unnumbered last), and the first
+    free gap it fits in, 1 MiB aligned; without ``size``, the largest free gap. An unnumbered one whose
+    ``partition_name`` the table has is that partition. Then ``compute`` checks it all.
+    """
+    if ptable != "gpt":
+        return compute(disk_size, sector, ptable, parts, version)
+    have = {p.number: p for p in existing}
+    parts = _number_preserved(parts)
+    by_name = {p.name: p.number for p in existing if p.name}
+    taken_names = {p["number"] for p in parts if isinstance(p.get("number"), int)}
+    # an unnumbered partition whose GPT name the table has is that partition (Ignition matches by label): a
+    # re-run finds what the first run added instead of adding another
+    parts = [{**it, "number": by_name[it["partition_name"]]}
+             if not isinstance(it.get("number"), int) and it.get("partition_name") in by_name
+             and by_name[it["partition_name"]] not in taken_names else it for it in parts]
+    taken = set(have) | {p["number"] for p in parts if isinstance(p.get("number"), int)}
+    end = usable_end(disk_size, sector, ptable)
+    busy = [(p.start, p.start + p.size) for p in existing]
+    out: dict[int, dict] = {}
+    new = []
+    for i, it in enumerate(parts):
+        n = it.get("number")
+        if isinstance(n, int) and n in have and "offset" not in it:
+            p = have[n]
+            out[i] = {**it, "offset": f"{p.start}B", **({} if "size" in it else {"size": f"{p.size}B"})}
+        elif "offset" in it:
+            out[i] = it
+            try:
+                start = sizes.to_bytes(it["offset"])
+                busy.append((start, start + (sizes.to_bytes(it["size"]) if "size" in it else 0)))
+            except (sizes.SizeError, KeyError, TypeError):
+                pass
+        else:
+            new.append(i)
+    new.sort(key=lambda i: (not isinstance(parts[i].get("number"), int), i))  # unnumbered ones last
+    free_n = 1
+    for i in new:
+        it = dict(parts[i])
+        if not isinstance(it.get("number"), int):
+            while free_n in taken:
+                free_n += 1
+            it["number"] = free_n
+            taken.add(free_n)
+        gaps = _gaps(busy, MiB, end)
+        want = None
+        if "size" in it:
+            spec = sizes.parse(it["size"])
+            want = spec.resolve(disk_size) if spec.percent is not None else spec.bytes
+        if want is None:
+            fit = max(gaps, key=lambda g: g[1] - g[0], default=None)
+        else:
+            fit = next((g for g in gaps if g[1] - g[0] >= sizes.align_up(want, sector)), None)
+        if fit is None:
+            out[i] = it  # compute() says where and why it does not fit
+            continue
+        it["offset"] = f"{fit[0]}B"
+        size = sizes.align_up(want, sector) if want is not None else sizes.align_down(fit[1] - fit[0], sector)
+        it.setdefault("size", f"{size}B")
+        busy.append((fit[0], fit[0] + size))
+        out[i] = it
+    return compute(disk_size, sector, ptable, [out[i] for i in range(len(parts))], 2)
+
+
+def _number_preserved(parts: list[dict]) -> list[dict]:
+    """Preserved partitions without a number refer to the table's, numbered in list order (as ``compute`` does)."""
+    used = {p["number"] for p in parts if isinstance(p.get("number"), int)}
+    out, n = [], 1
+    for it in parts:
+        if it.get("preserve") and not isinstance(it.get("number"), int):
+            while n in used:
+                n += 1
+            used.add(n)
+            it = {**it, "number": n}
+        out.append(it)
+    return out
+
+
+def _gaps(busy: list[tuple[int, int]], first: int, end: int) -> list[tuple[int, int]]:
+    """Free (start, end) spans between ``first`` and ``end``, each start aligned up to 1 MiB."""
+    out, cursor = [], first
+    for s, e in sorted(busy):
+        start = sizes.align_up(cursor, MiB)
+        if s > start:
+            out.append((start, s))
+        cursor = max(cursor, e)
+    start = sizes.align_up(cursor, MiB)
+    if end > start:
+        out.append((start, end))
+    return out

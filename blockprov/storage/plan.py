@@ -241,7 +241,10 @@ class _Planner:
             why = "used whole" + (" (preserved)" if it.get("preserve") else "")
             return self.set(it, _St("ok", why, dev.path))
         try:
-            slots = layout.compute(dev.size, dev.sector_size, ptable, parts, self.m.version)
+            if it.get("preserve") and dev.ptable == ptable == "gpt":
+                slots = layout.around(dev.size, dev.sector_size, ptable, parts, dev.parts, self.m.version)
+            else:
+                slots = layout.compute(dev.size, dev.sector_size, ptable, parts, self.m.version)
         except layout.LayoutError as exc:
             self.set(it, _St("error", f"partition {exc.item_id} {exc}", dev.path))
             return

@@ -157,3 +157,16 @@ def test_a_vfat_volume_id_in_any_spelling_is_made_once(loops, tmp_path, uuid):
     assert got == "2E24-EC82"
     rc, rep = apply(write_config(tmp_path / "c.yaml", items), tmp_path / "r")
     assert rc == 0 and set(statuses(rep).values()) == {"ok"} and not rep["steps"], rep
+
+
+def test_gpt_attributes_are_written_and_verified(loops, tmp_path):
+    dev = disk(loops)
+    items = [{"id": "d0", "type": "disk", "path": dev, "ptable": "gpt"},
+             {"id": "p1", "type": "partition", "device": "d0", "size": "10M", "attrs": ["RequiredPartition", "63"]},
+             {"id": "p2", "type": "partition", "device": "d0", "number": 3, "size": "10M", "attrs": ["GUID:60"]}]
+    rc, rep = apply(write_config(tmp_path / "c.yaml", items), tmp_path / "r")
+    assert rc == 0, rep
+    got = {p["node"][-1]: p.get("attrs") for p in sfdisk(dev)["partitions"]}
+    assert got == {"1": "RequiredPartition GUID:63", "3": "GUID:60"}
+    rc, rep = apply(write_config(tmp_path / "c.yaml", items), tmp_path / "r")
+    assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep

@@ -363,3 +363,42 @@ def test_a_failing_apply_is_not_retried_on_its_own_change_events(tmp_path, udev,
     udev.trigger(dev, "change")
     inst.idle(timeout=60)
     assert until(lambda: blkid(dev + "p1", "TYPE") == "ext4", 30, "the ext4 made after the config changed")
+
+
+def test_sigkill_of_the_hotplug_processor_at_every_step_converges(tmp_path, udev, loops, md):
+    """The processor runs the same storage apply, journal included: killed (its whole process group) at each
+    device-step boundary of an attach, the next processor run converges: one table, one filesystem made once,
+    mounted, one fstab line, nothing left in the queue."""
+    import os
+    import sys
+
+    serials = [f"hp-kill-{k}" for k in range(1, 6)]
+    md.set("storagedata", storagedata(*(volume(s, f"/srv/{s}") for s in serials)))
+    inst = Instance(tmp_path, udev, loops, md)
+    inst.boot()
+    marker = inst.root / "var/lib/blockprov/hotplug/disabled-block"
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("")  # udev's helper queues nothing: this test runs the processor itself
+    env = dict(os.environ)
+    for k, serial in enumerate(serials, 1):
+        dev = inst.attach(serial)
+        udev.trigger(dev, "add")  # the udev database gets the disk's serial; no event is queued
+        trace = tmp_path / f"trace{k}"
+        argv = [sys.executable, "-m", "blockprov", "hotplug", "--root", str(inst.root), "handle", "--subsystem",
+                "block", "--action", "add", "--device", dev]
+        proc = subprocess.Popen(argv, env={**env, "BLOCKPROV_STEP_TRACE": str(trace), "BLOCKPROV_STEP_PAUSE": str(k)},
+                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        until(lambda: trace.exists() and f"begin {k} " in trace.read_text() or proc.poll() is not None, 60,
+              f"step {k} to begin")
+        killed = proc.poll() is None
+        if killed:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stdout + res.stderr
+        part = dev + "p1"
+        assert blkid(part, "TYPE") == "ext4" and inst.mounted(f"/srv/{serial}") == part, (k, res.stdout)
+        assert list(inst.fstab()).count(f"/srv/{serial}") == 1
+        steps = inst.journal()[f"{serial}-fs"]["steps"]
+        assert [s["op"] for s in steps].count("mkfs") == 1, steps  # the kill came before it ran: made once
+        assert inst.queued() == [] and (killed or k > 4)

@@ -91,3 +91,37 @@ def test_root_filling_the_disk_matches_and_nothing_changes(loops, tmp_path):
     rc, rep = apply(write_config(tmp_path / "c.yaml", items), tmp_path / "r")
     assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
     assert parts(dev) == before
+
+
+def test_a_partition_without_number_goes_after_the_kept_ones_whatever_the_order(loops, tmp_path):
+    """partition.number0: the new partition is listed first, yet numbered 2 and placed after partition 1."""
+    import subprocess
+
+    g0, g1 = str(uuid.uuid4()).upper(), str(uuid.uuid4()).upper()
+    dev = disk_of(loops, [65536, 65536], IGNITION_ALIGNMENT, "d1.img")
+    subprocess.run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", dev], text=True, check=True,
+                   input=f"label: gpt\nstart=2048, size=65536, type={g0}, uuid={g1}, name=foobar\n")
+    subprocess.run(["partx", "--add", dev], check=True)
+    items = [{"id": "d1", "type": "disk", "path": dev, "ptable": "gpt", "preserve": True},
+             {"id": "newpart", "type": "partition", "device": "d1", "size": "32M", "partition_name": "newpart"},
+             {"id": "foobar", "type": "partition", "device": "d1", "number": 1, "partition_name": "foobar",
+              "preserve": True}]
+    rc, rep = apply(write_config(tmp_path / "c.yaml", items), tmp_path / "r")
+    assert rc == 0, rep
+    got = parts(dev)
+    assert got[0] == (1, 2048, 65536, "foobar", g0, g1)
+    assert got[1][:4] == (2, 2048 + 65536, 65536, "newpart")
+    rc, rep = apply(write_config(tmp_path / "c.yaml", items), tmp_path / "r")
+    assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
+
+
+def test_unspecified_start_and_size_are_do_not_care(loops, tmp_path):
+    """partition.match.sizestart.unspecd: ROOT (9) named by number and type only matches whatever its extent."""
+    dev = base_disk(loops)
+    before = parts(dev)
+    items = [{"id": "d0", "type": "disk", "path": dev, "ptable": "gpt", "preserve": True},
+             {"id": "root", "type": "partition", "device": "d0", "number": 9, "partition_name": "ROOT",
+              "partition_type": COREOS_RESIZE}]
+    rc, rep = apply(write_config(tmp_path / "c.yaml", items), tmp_path / "r")
+    assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
+    assert parts(dev) == before
