@@ -53,6 +53,10 @@ def make(target: str, path: str) -> str:
     """Create the mount point (0755 directories) and return it; MountPointError when it cannot be made safely."""
     parts = components(path)
     cur = target.rstrip("/") or "/"
+    try:
+        os.makedirs(cur, exist_ok=True)  # the target itself is the caller's (--target), made as given
+    except OSError as exc:
+        raise MountPointError(f"{cur}: {exc.strerror}") from None
     for part in parts:
         cur = os.path.join(cur, part)
         try:
