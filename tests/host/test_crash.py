@@ -24,3 +24,53 @@ def test_sigkill_anywhere_then_one_rerun_converges(loops, tmp_path):
         done.append(one(rig, root, point))
         rig.reset(root)
     assert sum(o.killed for o in done) >= n  # every boundary was really reached and killed
+
+
+@pytest.mark.skipif(shutil.which("mkfs.btrfs") is None, reason="btrfs-progs not installed")
+def test_a_run_killed_inside_mkfs_is_redone_by_the_next(loops, tmp_path):
+    """Issue 18 item 11: a kill while mkfs.btrfs was writing left a superblock blkid recognises over a filesystem
+    that cannot be mounted; the next run took it for done ("btrfs already present") and failed to mount it.
+    Here mkfs.btrfs is wrapped: it runs, then the wrapper damages the trees behind the superblock (what an
+    unfinished mkfs leaves) and waits to be killed. The journal shows the step started and not finished, so the
+    next run wipes and makes the filesystem again, and mounts it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.host.helpers import apply, blkid, mounted_at, write_config
+
+    dev = loops.add("600M")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    done = tmp_path / "half-made"
+    real = shutil.which("mkfs.btrfs")
+    (bindir / "mkfs.btrfs").write_text(
+        "#!/bin/sh\n"
+        f'{real} "$@" || exit $?\n'
+        'for dev; do :; done\n'  # the last argument is the device
+        'dd if=/dev/zero of="$dev" bs=4096 seek=20 count=1000 conv=notrunc status=none\n'
+        f"touch {done}\nsleep 120\n")
+    (bindir / "mkfs.btrfs").chmod(0o755)
+    cfg = write_config(tmp_path / "c.yaml", [
+        {"id": "d0", "type": "disk", "path": dev, "ptable": "gpt"},
+        {"id": "p1", "type": "partition", "device": "d0", "size": "400M"},
+        {"id": "f1", "type": "format", "volume": "p1", "fstype": "btrfs"},
+        {"id": "m1", "type": "mount", "device": "f1", "path": "/srv"}])
+    root = tmp_path / "root"
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    proc = subprocess.Popen([sys.executable, "-m", "blockprov", "storage", "apply", str(cfg), "--root", str(root)],
+                            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not done.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "mkfs never ran"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert blkid(dev + "p1").get("TYPE") == "btrfs"  # what the next run sees: a btrfs signature
+    rc, rep = apply(cfg, root)
+    assert rc == 0, rep
+    assert {i["id"]: i["status"] for i in rep["items"]}["f1"] == "done"
+    assert mounted_at(root / "srv") == dev + "p1"
+    rc, rep = apply(cfg, root)
+    assert rc == 0 and {i["status"] for i in rep["items"]} == {"ok"}
