@@ -49,6 +49,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     g.add_argument("--inventory", metavar="INV.json", help="plan against a recorded inventory")
     g.add_argument("--blank-disks", action="store_true", help="as if every named disk existed, blank and large enough")
     pl.add_argument("--target", default="/", help="where mount points live (default /)")
+    pl.add_argument("--root", default="/", help="root whose storage journal says what was applied before (default /)")
     pl.add_argument("--json", action="store_true")
     ap = ss.add_parser("apply", help="make the disks match the config")
     ap.add_argument("file")

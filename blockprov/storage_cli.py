@@ -96,7 +96,16 @@ def run(args) -> int:
             from blockprov.storage.probe import probe
 
             inv = probe(scope=lambda topo: planner.disks_needed(model, topo), lvm=planner.uses_lvm(model))
-        p = planner.plan(model, inv, planner.Options(target=args.target))
+        opts = planner.Options(target=args.target)
+        if not args.blank_disks:  # the journal: wipes already carried out, steps a killed run left unfinished
+            from pathlib import Path
+
+            from blockprov.paths import Paths
+            from blockprov.storage.apply import applied_before, interrupted_steps
+
+            paths = Paths(Path(args.root))
+            opts.applied, opts.interrupted = applied_before(paths, inv), interrupted_steps(paths)
+        p = planner.plan(model, inv, opts)
         _show(model, p.items, p.steps, args.json)
         return exit_code(p.counts())
     if cmd == "apply":

@@ -302,3 +302,30 @@ def test_resize_true_with_a_different_size_is_unsupported_not_a_silent_conflict(
     assert ip.status == "unsupported" and "does not resize" in ip.reason and ip.found == {"size": G}
     items[1]["size"] = "1G"
     assert statuses(plan(model(items, 2), gpt_disk_with(Part(1, MiB, G, layout.LINUX_GUID))))["p1"] == "ok"
+
+
+def test_plan_reads_the_journal_under_root_as_apply_does(tmp_path):
+    """A wipe already carried out (the journal's `applied`) is not planned again by `storage plan --root`."""
+    import subprocess
+    import sys
+
+    inv = disk_inv(Device("/dev/vdb", size=10 * G, serial="S0", ptable="gpt", ptuuid="abcd",
+                          parts=[Part(1, MiB, G, layout.LINUX_GUID)]),
+                   Device("/dev/vdb1", kind="part", size=G, parent="/dev/vdb", number=1, fstype="ext4"))
+    (tmp_path / "inv.json").write_text(inv.dumps())
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(json.dumps({"version": 1, "config": [
+        {"id": "d0", "type": "disk", "serial": "S0", "ptable": "gpt"},
+        {"id": "p1", "type": "partition", "device": "d0", "size": "1G", "wipe": "superblock"},
+        {"id": "f1", "type": "format", "volume": "p1", "fstype": "ext4"}]}))
+
+    def planned(root):
+        res = subprocess.run([sys.executable, "-m", "blockprov", "storage", "plan", str(cfg), "--inventory",
+                              str(tmp_path / "inv.json"), "--root", str(root), "--json"], capture_output=True, text=True)
+        return {i["id"]: i["status"] for i in json.loads(res.stdout)["items"]}
+
+    assert planned(tmp_path / "fresh")["f1"] == "create"  # first meeting: wipe and make
+    journal = tmp_path / "applied/var/lib/blockprov/storage/journal.json"
+    journal.parent.mkdir(parents=True)
+    journal.write_text(json.dumps({"version": 1, "items": {}, "applied": {"p1": [inv.identity("/dev/vdb1")]}}))
+    assert planned(tmp_path / "applied") == {"d0": "ok", "p1": "ok", "f1": "ok"}
