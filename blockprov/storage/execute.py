@@ -145,6 +145,39 @@ def live_busy(dev: str) -> str | None:
     return None
 
 
+def _sector(dev: str) -> int:
+    try:
+        with open(f"/sys/class/block/{os.path.basename(dev)}/queue/logical_block_size") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 512
+
+
+def _sfdisk_line(dev: str, s: dict) -> str:
+    """One partition as an sfdisk script line; the node name carries its number."""
+    sector = _sector(dev)
+    f = [f"start={s['start'] // sector}", f"size={s['size'] // sector}",
+         f"type={'5' if s['kind'] == 'extended' else s['type']}"]
+    if s.get("name"):
+        f.append(f'name="{s["name"]}"')
+    if s.get("uuid"):
+        f.append(f"uuid={s['uuid']}")
+    if s.get("attrs"):
+        f.append(f'attrs="{" ".join(s["attrs"])}"')
+    if s.get("bootable"):
+        f.append("bootable")
+    return f"{part_path(dev, s['number'])} : " + ", ".join(f)
+
+
+def _append_needs_sfdisk(dev: str, s: dict) -> bool:
+    """A partition added to a kept table whose number is not the lowest free one: libparted would take that."""
+    if s["kind"] == "logical":
+        return False
+    used = {p.number for p in read_table(dev)[2]}
+    lowest = next(n for n in range(1, 1 << 16) if n not in used)
+    return lowest != s["number"]
+
+
 def _needs_sfdisk(slots: list[dict]) -> bool:
     """Gaps in the primary numbering: libparted always takes the lowest free number, sfdisk the node's."""
     outer = [s["number"] for s in slots if s["kind"] != "logical"]
@@ -191,10 +224,8 @@ def table_problem(step: Step) -> str | None:
     dev, ptable = step.device, step.args["ptable"]
     slots = step.args["partitions"]
     if _needs_sfdisk(slots):
-        sector = int(open(f"/sys/class/block/{os.path.basename(dev)}/queue/logical_block_size").read())
-        lines = [f"label: {'dos' if ptable == 'msdos' else 'gpt'}", "unit: sectors"] + [
-            f"{part_path(dev, s['number'])} : start={s['start'] // sector}, size={s['size'] // sector}, "
-            f"type={'5' if s['kind'] == 'extended' else s['type']}" for s in sorted(slots, key=lambda s: s["number"])]
+        lines = [f"label: {'dos' if ptable == 'msdos' else 'gpt'}", "unit: sectors"]
+        lines += [_sfdisk_line(dev, s) for s in sorted(slots, key=lambda s: s["number"])]
         res = run(["sfdisk", "--no-act", "--quiet", "--no-reread", "--no-tell-kernel", dev],
                   input="\n".join(lines) + "\n", check=False, timeout=60)
         return None if res.returncode == 0 else f"sfdisk --no-act: {res.stderr.strip()[-300:]}"
@@ -208,6 +239,16 @@ def table_problem(step: Step) -> str | None:
     finally:
         _release(device)
     return None
+
+
+def append_problem(step: Step) -> str | None:
+    """Why a partition cannot be added to a kept table, found without writing (``sfdisk --append --no-act``)."""
+    s = step.args["partition"]
+    if s["kind"] == "logical":
+        return None  # libparted places logical partitions (and their EBRs) itself
+    res = run(["sfdisk", "--no-act", "--quiet", "--append", "--no-reread", "--no-tell-kernel", step.device],
+              input=_sfdisk_line(step.device, s) + "\n", check=False, timeout=60)
+    return None if res.returncode == 0 else f"sfdisk --no-act: {res.stderr.strip()[-300:]}"
 
 
 class Executor(StackOps):
@@ -289,11 +330,13 @@ class Executor(StackOps):
 
     def run(self, steps: list[Step], fstab_entries) -> Outcome:
         for step in steps:
-            if step.op == "ptable" and step.device and os.path.exists(f"/sys/class/block/{os.path.basename(step.device)}"):
-                why = table_problem(step)
-                if why:
-                    self.out.failed[step.item] = f"the new {step.args['ptable']} table cannot be written to " \
-                                                 f"{step.device}, nothing was written: {why}"
+            if step.op not in ("ptable", "part-add") or not step.device or \
+                    not os.path.exists(f"/sys/class/block/{os.path.basename(step.device)}"):
+                continue
+            why = table_problem(step) if step.op == "ptable" else append_problem(step)
+            if why:
+                what = f"the new {step.args['ptable']} table" if step.op == "ptable" else "the new partition"
+                self.out.failed[step.item] = f"{what} cannot be written to {step.device}, nothing was written: {why}"
         try:
             for step in steps:
                 if step.op == "fstab":
@@ -427,19 +470,7 @@ class Executor(StackOps):
         """Tables whose numbering has gaps (GPT entries 1 and 3, msdos primaries 1 and 4): sfdisk takes each
         partition's number from its node name, libparted always the lowest free one."""
         lines = [f"label: {'dos' if ptable == 'msdos' else 'gpt'}", "unit: sectors"]
-        sector = int(open(f"/sys/class/block/{os.path.basename(dev)}/queue/logical_block_size").read())
-        for s in sorted(slots, key=lambda s: s["number"]):
-            f = [f"start={s['start'] // sector}", f"size={s['size'] // sector}",
-                 f"type={'5' if s['kind'] == 'extended' else s['type']}"]
-            if s.get("name"):
-                f.append(f'name="{s["name"]}"')
-            if s.get("uuid"):
-                f.append(f"uuid={s['uuid']}")
-            if s.get("attrs"):
-                f.append(f'attrs="{" ".join(s["attrs"])}"')
-            if s.get("bootable"):
-                f.append("bootable")
-            lines.append(f"{part_path(dev, s['number'])} : " + ", ".join(f))
+        lines += [_sfdisk_line(dev, s) for s in sorted(slots, key=lambda s: s["number"])]
         self.cmd(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", "--wipe", "always", dev],
                  input="\n".join(lines) + "\n")
         self._tell_kernel(dev)
@@ -495,6 +526,11 @@ class Executor(StackOps):
         s = step.args["partition"]
         dev = step.device
         self.lock_disk(dev)
+        if _append_needs_sfdisk(dev, s):
+            self.cmd(["sfdisk", "--quiet", "--append", "--no-reread", "--no-tell-kernel", dev],
+                     input=_sfdisk_line(dev, s) + "\n")
+            return self._added(dev, s)
+        device = None
         try:
             device = parted.getDevice(dev)
             disk = parted.newDisk(device)
@@ -510,6 +546,11 @@ class Executor(StackOps):
             disk.commitToDevice()
         except _parted_errors() as exc:
             raise StepFailed(f"add partition {s['number']} on {dev}: {exc}") from None
+        finally:
+            _release(device)
+        return self._added(dev, s)
+
+    def _added(self, dev: str, s: dict) -> dict:
         self._fix_ids(dev, [s])
         self.cmd(["partx", "--add", "--nr", str(s["number"]), dev], timeout=60)
         node = part_path(dev, s["number"])

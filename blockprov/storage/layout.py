@@ -221,24 +221,15 @@ def around(disk_size: int, sector: int, ptable: str, parts: list[dict], existing
     """Slots for a kept GPT table (``preserve``): partitions the table already has stay where they are, new ones
     go into the free space around them, whatever the list order (Ignition's semantics).
 
-    A config partition whose ``number`` the table has and that gives no ``offset`` is that partition: its start
-    (and, without ``size``, its size) is the table's, so it verifies. A new one without ``offset`` takes the
-    lowest number neither the table nor the config uses (numbered ones first, unnumbered last), and the first
-    free gap it fits in, 1 MiB aligned; without ``size``, the largest free gap. An unnumbered one whose
-    ``partition_name`` the table has is that partition. Then ``compute`` checks it all.
+    Partitions without a number are numbered in list order first (skipping the config's explicit numbers). A
+    config partition whose number the table has and that gives no ``offset`` is that partition: its start (and,
+    without ``size``, its size) is the table's, so it verifies. Any other one without ``offset`` goes into the
+    first free gap it fits in, in list order, 1 MiB aligned (without ``size``, the largest free gap). Then ``compute`` checks it all.
     """
     if ptable != "gpt":
         return compute(disk_size, sector, ptable, parts, version)
     have = {p.number: p for p in existing}
-    parts = _number_preserved(parts)
-    by_name = {p.name: p.number for p in existing if p.name}
-    taken_names = {p["number"] for p in parts if isinstance(p.get("number"), int)}
-    # an unnumbered partition whose GPT name the table has is that partition (Ignition matches by label): a
-    # re-run finds what the first run added instead of adding another
-    parts = [{**it, "number": by_name[it["partition_name"]]}
-             if not isinstance(it.get("number"), int) and it.get("partition_name") in by_name
-             and by_name[it["partition_name"]] not in taken_names else it for it in parts]
-    taken = set(have) | {p["number"] for p in parts if isinstance(p.get("number"), int)}
+    parts = _number_in_order(parts)
     end = usable_end(disk_size, sector, ptable)
     busy = [(p.start, p.start + p.size) for p in existing]
     out: dict[int, dict] = {}
@@ -257,15 +248,8 @@ def around(disk_size: int, sector: int, ptable: str, parts: list[dict], existing
                 pass
         else:
             new.append(i)
-    new.sort(key=lambda i: (not isinstance(parts[i].get("number"), int), i))  # unnumbered ones last
-    free_n = 1
     for i in new:
         it = dict(parts[i])
-        if not isinstance(it.get("number"), int):
-            while free_n in taken:
-                free_n += 1
-            it["number"] = free_n
-            taken.add(free_n)
         gaps = _gaps(busy, MiB, end)
         want = None
         if "size" in it:
@@ -286,12 +270,14 @@ def around(disk_size: int, sector: int, ptable: str, parts: list[dict], existing
     return compute(disk_size, sector, ptable, [out[i] for i in range(len(parts))], 2)
 
 
-def _number_preserved(parts: list[dict]) -> list[dict]:
-    """Preserved partitions without a number refer to the table's, numbered in list order (as ``compute`` does)."""
+def _number_in_order(parts: list[dict]) -> list[dict]:
+    """Partitions without a number are numbered in list order, skipping the config's explicit numbers (as
+    ``compute`` does): the same config gives the same numbers on every run, so what a first run added is found
+    again by the next."""
     used = {p["number"] for p in parts if isinstance(p.get("number"), int)}
     out, n = [], 1
     for it in parts:
-        if it.get("preserve") and not isinstance(it.get("number"), int):
+        if not isinstance(it.get("number"), int) and it.get("flag") != "logical":
             while n in used:
                 n += 1
             used.add(n)
