@@ -192,3 +192,109 @@ def test_replace_partition_is_a_deliberate_difference(loops, tmp_path, ptable):
     assert rc == 1 and statuses(rep)["id2"] == "refused", rep
     assert "does not authorise replacing it" in next(i["reason"] for i in rep["items"] if i["id"] == "id2")
     assert table(dev) == [(1, MiB, psize), (2, MiB + psize, psize)]
+
+
+def types(dev):
+    return [(int(p["node"][len(dev) + 1:]), p["start"] * 512, p["size"] * 512, p["type"].upper(),
+             bool(p.get("bootable"))) for p in sfdisk(dev)["partitions"]]
+
+
+def test_parttype_dos(loops, tmp_path):
+    """msdos partitions keep the types given (curtin also puts ntfs on them; the table is what is compared)."""
+    dev = attach(loops, "200M")
+    c = Builder(2)
+    c.add_disk(dev, "msdos")
+    c.add_part(50 << 20, offset=f"{MiB}B", number=1, flag="boot", partition_type="0x7")
+    c.add_part(100 << 20, offset=f"{51 * MiB}B", number=2, partition_type="0x7")
+    c.add_part(48 << 20, offset=f"{151 * MiB}B", number=3, partition_type="0x27")
+    rc, rep = c.run(tmp_path)
+    assert rc == 0, rep
+    assert types(dev) == [(1, MiB, 50 << 20, "7", True), (2, 51 * MiB, 100 << 20, "7", False),
+                          (3, 151 * MiB, 48 << 20, "27", False)]
+
+
+def test_parttype_gpt(loops, tmp_path):
+    esp, msreserved = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B", "E3C9E316-0B5C-4DB8-817D-F92DF00215AE"
+    msdata, winre = "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7", "DE94BBA4-06D1-4D40-A16A-BFD50179D6AC"
+    dev = attach(loops, "100M")
+    c = Builder(2)
+    c.add_disk(dev, "gpt")
+    c.add_part(9 << 20, number=1, offset=f"{MiB}B", flag="boot")
+    c.add_part(20 << 20, number=2, offset=f"{10 * MiB}B", partition_type=msreserved)
+    c.add_part(50 << 20, number=3, offset=f"{30 * MiB}B", partition_type=msdata)
+    c.add_part(19 << 20, number=4, offset=f"{80 * MiB}B", partition_type=winre)
+    rc, rep = c.run(tmp_path)
+    assert rc == 0, rep
+    assert [(n, o, s, t) for n, o, s, t, _b in types(dev)] == [
+        (1, MiB, 9 << 20, esp), (2, 10 * MiB, 20 << 20, msreserved), (3, 30 * MiB, 50 << 20, msdata),
+        (4, 80 * MiB, 19 << 20, winre)]
+
+
+@pytest.mark.parametrize("ptable", ["msdos", "gpt"])
+def test_disk_label_id_and_partition_uuid_persist_when_preserved(loops, tmp_path, ptable):
+    dev = attach(loops, "20M")
+    c = Builder(2)
+    c.add_disk(dev, ptable)
+    c.add_part(18 << 20, number=1, offset=f"{MiB}B")
+    rc, rep = c.run(tmp_path)
+    assert rc == 0, rep
+    before = sfdisk(dev)
+    c.set_preserve()
+    rc, rep = c.run(tmp_path)
+    assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
+    after = sfdisk(dev)
+    assert after["id"] == before["id"] and table(dev) == [(1, MiB, 18 << 20)]
+    assert after["partitions"][0].get("uuid") == before["partitions"][0].get("uuid")
+
+
+@pytest.mark.parametrize("name", ["two words", "'name' must not be écrasé/덮어쓴!"])
+def test_gpt_name_is_set_and_persists_when_preserved_without_it(loops, tmp_path, name):
+    dev = attach(loops, "20M")
+    c = Builder(2)
+    c.add_disk(dev, "gpt")
+    p1 = c.add_part(18 << 20, number=1, offset=f"{MiB}B", partition_name=name)
+    rc, rep = c.run(tmp_path)
+    assert rc == 0, rep
+    assert sfdisk(dev)["partitions"][0]["name"] == name
+    del p1["partition_name"]
+    c.set_preserve()
+    rc, rep = c.run(tmp_path)
+    assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
+    assert sfdisk(dev)["partitions"][0]["name"] == name
+
+
+@pytest.mark.parametrize("attrs", [["GUID:63"], ["GUID:63", "RequiredPartition"]])
+def test_gpt_attrs_are_set_and_persist_when_preserved_without_them(loops, tmp_path, attrs):
+    dev = attach(loops, "20M")
+    c = Builder(2)
+    c.add_disk(dev, "gpt")
+    p1 = c.add_part(18 << 20, number=1, offset=f"{MiB}B", attrs=list(attrs))
+    rc, rep = c.run(tmp_path)
+    assert rc == 0, rep
+    assert set(sfdisk(dev)["partitions"][0]["attrs"].split()) == set(attrs)
+    del p1["attrs"]
+    c.set_preserve()
+    rc, rep = c.run(tmp_path)
+    assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
+    assert set(sfdisk(dev)["partitions"][0]["attrs"].split()) == set(attrs)
+
+
+@pytest.mark.parametrize("header,key,value", [("first-lba: 34", "firstlba", 34), ("last-lba: 10240", "lastlba", 10240),
+                                              ("table-length: 64", None, None)])
+def test_gpt_header_fields_persist_on_a_preserved_disk(loops, tmp_path, header, key, value):
+    dev = attach(loops, "20M")
+    subprocess.run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", dev], check=True, text=True,
+                   input=f"label: gpt\n{header}\n1MiB 1MiB L\n")
+    subprocess.run(["partx", "--add", dev], check=True)
+    before = sfdisk(dev)
+    c = Builder(2)
+    c.add_disk(dev, "gpt", preserve=True)
+    c.add_part(1 << 20, number=1, offset=f"{MiB}B")
+    rc, rep = c.run(tmp_path)
+    assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
+    after = sfdisk(dev)
+    assert table(dev) == [(1, MiB, MiB)]
+    assert {k: after.get(k) for k in ("firstlba", "lastlba", "id")} == \
+        {k: before.get(k) for k in ("firstlba", "lastlba", "id")}
+    if key:
+        assert after[key] == value
