@@ -125,3 +125,65 @@ def test_unspecified_start_and_size_are_do_not_care(loops, tmp_path):
     rc, rep = apply(write_config(tmp_path / "c.yaml", items), tmp_path / "r")
     assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
     assert parts(dev) == before
+
+
+@pytest.mark.parametrize("preserve", [True, False])
+def test_every_partition_given_exactly_matches_and_nothing_changes(loops, tmp_path, preserve):
+    """partition.match.all: the base disk's three partitions given with number, start, size, name and type.
+    Ignition matches them (it creates only what is missing); in storage v1 that is a preserved disk whose
+    partitions are preserved (verified) or, not preserved, found exactly as described (kept). Their GUIDs show
+    that nothing was re-created."""
+    dev = base_disk(loops)
+    before = parts(dev)
+    items = [{"id": "d0", "type": "disk", "path": dev, "ptable": "gpt", "preserve": True}]
+    for num, name, ptype, start in ((1, "EFI-SYSTEM", EFI, 2), (6, "OEM", LINUX, 130),
+                                    (9, "ROOT", COREOS_RESIZE, 258)):
+        items.append({"id": name.lower(), "type": "partition", "device": "d0", "number": num,
+                      "offset": f"{start}M", "size": "128M", "partition_name": name, "partition_type": ptype,
+                      **({"preserve": True} if preserve else {})})
+    rc, rep = apply(write_config(tmp_path / "c.yaml", items), tmp_path / "r")
+    assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
+    assert parts(dev) == before
+
+
+@pytest.mark.parametrize("start", [None, "1M"])
+def test_create_one_partition(loops, tmp_path, start):
+    """partition.create and partition.create.withstartmib"""
+    tg, g = "B921B045-1DF0-41C3-AF44-4C6F280D3FAE", "05AE8178-224E-4744-862A-4F4B042662D0"
+    dev = disk_of(loops, [65536], IGNITION_ALIGNMENT, "d1.img")
+    p = {"id": "p1", "type": "partition", "device": "d1", "number": 1, "size": "32M",
+         "partition_name": "create-partition", "partition_type": tg, "uuid": g}
+    if start:
+        p["offset"] = start
+    rc, rep = apply(write_config(tmp_path / "c.yaml", [{"id": "d1", "type": "disk", "path": dev, "ptable": "gpt"}, p]),
+                    tmp_path / "r")
+    assert rc == 0, rep
+    assert parts(dev) == [(1, 2048, 65536, "create-partition", tg, g)]
+
+
+def test_append_partitions_to_a_kept_table(loops, tmp_path):
+    """partition.append: two partitions added after the two a disk has, whose GUIDs stay as they were."""
+    import subprocess
+
+    t1, t2, t3 = ("B921B045-1DF0-41C3-AF44-4C6F280D3FAE", "CA7D7CCB-63ED-4C53-861C-1742536059CC",
+                  "F39C522B-9966-4429-A8F8-417CD5D83E5E")
+    g1, g2 = "8A7A6E26-5E8F-4CCA-A654-46215D4696AC", "B921B045-1DF0-41C3-AF44-4C6F280D3FAE"
+    g3, g4 = "3ED3993F-0016-422B-B134-09FCBA6F66EF", "ACCEDD09-76C2-4363-9893-F5689A78C47F"
+    dev = disk_of(loops, [65536, 131072, 65536, 65536], IGNITION_ALIGNMENT, "d1.img")
+    subprocess.run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", dev], check=True, text=True, input=(
+        "label: gpt\n"
+        f"start=2048, size=65536, type={t1}, uuid={g1}, name=important-data\n"
+        f"start=67584, size=131072, type={t2}, uuid={g2}, name=ephemeral-data\n"))
+    subprocess.run(["partx", "--add", dev], check=True)
+    items = [{"id": "d1", "type": "disk", "path": dev, "ptable": "gpt", "preserve": True},
+             {"id": "a1", "type": "partition", "device": "d1", "number": 3, "size": "32M",
+              "partition_name": "additional-partition", "partition_type": t3, "uuid": g3},
+             {"id": "a2", "type": "partition", "device": "d1", "number": 4, "size": "32M",
+              "partition_name": "additional-partition2", "partition_type": t3, "uuid": g4.lower()}]
+    rc, rep = apply(write_config(tmp_path / "c.yaml", items), tmp_path / "r")
+    assert rc == 0, rep
+    assert parts(dev) == [(1, 2048, 65536, "important-data", t1, g1), (2, 67584, 131072, "ephemeral-data", t2, g2),
+                          (3, 198656, 65536, "additional-partition", t3, g3),
+                          (4, 264192, 65536, "additional-partition2", t3, g4)]
+    rc, rep = apply(write_config(tmp_path / "c.yaml", items), tmp_path / "r")
+    assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
