@@ -101,10 +101,10 @@ def run(args) -> int:
             from pathlib import Path
 
             from blockprov.paths import Paths
-            from blockprov.storage.apply import applied_before, interrupted_steps
+            from blockprov.storage.journal import Journal
 
-            paths = Paths(Path(args.root))
-            opts.applied, opts.interrupted = applied_before(paths, inv), interrupted_steps(paths)
+            journal = Journal(Paths(Path(args.root)).storage_journal)
+            opts.applied, opts.interrupted = journal.applied(inv), journal.interrupted()
         p = planner.plan(model, inv, opts)
         _show(model, p.items, p.steps, args.json)
         return exit_code(p.counts())

@@ -115,44 +115,6 @@ def _ensure_partition_nodes(model, inv: Inventory) -> bool:
     return added
 
 
-def applied_before(paths: Paths, inv: Inventory) -> dict[str, set[str]]:
-    """item id -> device identities this config's items were applied to before (``Options.applied``).
-
-    The journal's ``applied`` records, and any device a recorded step ran on (journals from before the
-    record existed): where the journal saw blockprov work, a ``wipe`` is not carried out again."""
-    import json
-
-    try:
-        data = json.loads(paths.storage_journal.read_text())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    out = {k: {x for x in v if isinstance(x, str)} for k, v in (data.get("applied") or {}).items()
-           if isinstance(v, list)}
-    seen = set()
-    for entry in (data.get("items") or {}).values():
-        for s in (entry.get("steps") or []) if isinstance(entry, dict) else []:
-            dev = s.get("device") if isinstance(s, dict) else None
-            if isinstance(dev, str) and dev in inv.devices:
-                seen.add(inv.identity(dev))
-    if seen:
-        out.setdefault(planner.ANY_ITEM, set()).update(seen)
-    return out
-
-
-def interrupted_steps(paths: Paths) -> dict[str, str]:
-    """item id -> device of device steps the journal shows started and not finished (a killed run)."""
-    import json
-
-    try:
-        got = json.loads(paths.storage_journal.read_text()).get("inflight")
-    except (OSError, ValueError, AttributeError):
-        return {}
-    return {k: v["device"] for k, v in got.items() if isinstance(v, dict) and isinstance(v.get("device"), str)} \
-        if isinstance(got, dict) else {}
-
-
 class Unusable(ValueError):
     """The config cannot be carried out on this target as it stands; nothing was written (exit 2)."""
 
@@ -179,7 +141,10 @@ def mount_point_problems(model, plan: planner.Plan, target: str) -> list:
 def apply(model, root: str = "/", target: str | None = None, dry_run: bool = False, progress=None,
           inventory: Inventory | None = None) -> Report:
     paths = Paths(Path(root), Path(target) if target else None)
-    opts = planner.Options(target=str(paths.tgt), interrupted=interrupted_steps(paths))
+    from blockprov.storage.journal import Journal
+
+    journal = Journal(paths.storage_journal)  # read once: what was applied before, what a killed run left
+    opts = planner.Options(target=str(paths.tgt), interrupted=journal.interrupted())
     def look() -> Inventory:
         return probe(scope=lambda topo: planner.disks_needed(model, topo), lvm=planner.uses_lvm(model),
                      cache=None if dry_run else paths.ptable_cache)
@@ -187,7 +152,7 @@ def apply(model, root: str = "/", target: str | None = None, dry_run: bool = Fal
     inv = inventory or look()
     if not dry_run and inventory is None and _ensure_partition_nodes(model, inv):
         inv = look()
-    opts.applied = applied_before(paths, inv)
+    opts.applied = journal.applied(inv)
     plan = planner.plan(model, inv, opts)
     unusable = mount_point_problems(model, plan, str(paths.tgt))
     if unusable:
@@ -201,7 +166,7 @@ def apply(model, root: str = "/", target: str | None = None, dry_run: bool = Fal
                     paths.mdadm_conf.parent])
         from blockprov.storage.execute import Executor
 
-        ex = Executor(model, paths, progress)
+        ex = Executor(model, paths, progress, journal)
         activated: dict[str, str] = {}
         ran: list = []  # activation steps, reported before the plan that followed them
         for _round in range(4):  # each round brings up one more layer of an existing stack

@@ -18,8 +18,9 @@ from blockprov.storage import conffiles, mkfs
 from blockprov.storage import fstab as fstabmod
 from blockprov.storage.execute_stacks import StackOps
 from blockprov.storage.inventory import part_path
+from blockprov.storage.journal import Journal
 from blockprov.storage.plan import Step
-from blockprov.storage.probe import read_table
+from blockprov.storage.probe import mountinfo, read_table
 from blockprov.storage.run import CommandError, run
 
 CHUNK = 4 << 20
@@ -44,60 +45,6 @@ class Outcome:
     fstab_changed: bool = False
 
 
-class Journal:
-    """What blockprov created, per item; rewritten atomically after every step."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        try:
-            self.data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            self.data = {"version": 1, "items": {}}
-
-    def begin(self, step: Step) -> None:
-        """Written before a step that changes a device starts: if the process dies inside it, the next run
-        knows that the half-made table or filesystem is its own, and redoes it (``interrupted``)."""
-        self.data.setdefault("inflight", {})[step.item] = {"op": step.op, "device": step.device,
-                                                           "at": round(time.time(), 3)}
-        self._save()
-
-    def interrupted(self) -> dict[str, dict]:
-        """item id -> {op, device} of steps that started and never completed."""
-        got = self.data.get("inflight")
-        return {k: v for k, v in got.items() if isinstance(v, dict)} if isinstance(got, dict) else {}
-
-    def remember_applied(self, found: dict[str, set[str]]) -> None:
-        """Add item -> device identities to the ``applied`` record (written only when something is new)."""
-        got = self.data.get("applied")
-        got = {k: list(v) for k, v in got.items() if isinstance(v, list)} if isinstance(got, dict) else {}
-        changed = False
-        for item, ids in found.items():
-            new = sorted(set(ids) - set(got.get(item, [])))
-            if new:
-                got[item] = (got.get(item, []) + new)[-8:]
-                changed = True
-        if changed:
-            self.data["applied"] = got
-            self._save()
-
-    def settle_inflight(self, keep: set[str]) -> None:
-        got = self.data.get("inflight")
-        if isinstance(got, dict) and set(got) - keep:
-            self.data["inflight"] = {k: v for k, v in got.items() if k in keep}
-            self._save()
-
-    def record(self, step: Step, detail: dict | None = None) -> None:
-        entry = self.data["items"].setdefault(step.item or "fstab", {"steps": []})
-        entry["steps"].append({"op": step.op, "device": step.device, "at": round(time.time(), 3), **(detail or {})})
-        entry["steps"] = entry["steps"][-8:]
-        if isinstance(self.data.get("inflight"), dict):
-            self.data["inflight"].pop(step.item, None)
-        self._save()
-
-    def _save(self) -> None:
-        atomic_write(self.path, json.dumps(self.data, indent=1, sort_keys=True), mode=0o600)
-
-
 DESTRUCTIVE = frozenset({"wipe", "mkfs", "ptable"})
 REDOABLE = frozenset({"wipe", "mkfs", "ptable", "part-add"})  # journalled as started: a crash inside is redone
 
@@ -119,14 +66,10 @@ def live_busy(dev: str) -> str | None:
                 devnos[f.read().strip()] = n
         except OSError:
             pass
-    try:
-        with open("/proc/self/mountinfo") as f:
-            for line in f:
-                fields = line.split()
-                if len(fields) > 4 and fields[2] in devnos:
-                    return f"/dev/{devnos[fields[2]]} is mounted at {fields[4]}"
-    except OSError:
-        pass
+    mounted, _sources = mountinfo()
+    for devno, n in devnos.items():
+        if mounted.get(devno):
+            return f"/dev/{n} is mounted at {mounted[devno][0]}"
     try:
         with open("/proc/swaps") as f:
             for line in f.readlines()[1:]:
@@ -254,11 +197,11 @@ def append_problem(step: Step) -> str | None:
 class Executor(StackOps):
     StepFailed = StepFailed
 
-    def __init__(self, model, paths: Paths, progress=None):
+    def __init__(self, model, paths: Paths, progress=None, journal: Journal | None = None):
         self.m, self.paths, self.progress = model, paths, progress
         self.alias: dict[str, str] = {}  # planned path -> the node the kernel gave it
         self.out = Outcome()
-        self.journal = Journal(paths.storage_journal)
+        self.journal = journal or Journal(paths.storage_journal)
         self.fault_after = int(os.environ.get("BLOCKPROV_FAULT_AFTER_STEP", "0") or 0)
         trace = os.environ.get("BLOCKPROV_STEP_TRACE")  # testing: step boundaries for a crash tester outside
         self.trace = open(trace, "a", buffering=1) if trace else None

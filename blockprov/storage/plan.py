@@ -404,20 +404,16 @@ class _Planner:
             return self.set(it, _St("conflict", what or "volume is being recreated", vst.device), want, found)
         redo = self.opts.interrupted.get(it["id"]) == vst.device and vst.device is not None
         vol = self.m.by_id[vid]
+        busy = self.inv.in_use_tree(vst.device) if dev is not None else None
         if matches and not redo:
             if not self.first_meeting(vol, vst.device) or self.identified_match(it, vst.device):
                 return self.set(it, _St("ok", f"{fstype} already present", vst.device))
-            busy = self.inv.in_use_tree(vst.device)
-            if busy:
-                return self.set(it, _St("refused", f"in use: {busy}", vst.device))
-            self.steps.append(Step("wipe", it["id"], vst.device, {"mode": vol["wipe"]}))
-            self.steps.append(Step("mkfs", it["id"], vst.device, {
-                "fstype": fstype, "label": it.get("label"), "uuid": it.get("uuid"),
-                "extra_options": list(it.get("extra_options") or [])}))
-            return self.set(it, _St("create", f"mkfs {fstype}: wipe: {vol['wipe']} on {vid} is carried out the "
-                                              "first time this config meets the device", vst.device, new=True))
-        status, reason, wipe = self.consume(it, vid, fstype)
-        if redo and status in ("same", "refused") and dev is not None and not self.inv.in_use_tree(vst.device):
+            status, wipe = ("refused", None) if busy else ("create", vol["wipe"])
+            reason = f"in use: {busy}" if busy else \
+                f"wipe: {vol['wipe']} on {vid} is carried out the first time this config meets the device"
+        else:
+            status, reason, wipe = self.consume(it, vid, fstype)
+        if redo and status in ("same", "refused") and dev is not None and not busy:
             status, reason, wipe = "create", "redoing a mkfs an earlier run did not finish", "superblock"
         if status == "same":
             if "uuid" in want and got.get("uuid") != want["uuid"] or "label" in want and got.get("label") != want["label"]:
