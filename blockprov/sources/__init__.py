@@ -72,9 +72,10 @@ def sanitize(sd: SourceData) -> SourceData:
     """
     if not isinstance(sd.instance_id, str) or not sd.instance_id.strip():
         raise SourceError(f"{sd.name}: instance-id must be non-empty text")
-    if len(sd.instance_id) > MAX_IID or any(ord(c) < 32 for c in sd.instance_id):
+    control = any(ord(c) < 32 for c in sd.instance_id)
+    if len(sd.instance_id) > MAX_IID or control:
         raise SourceError(f"{sd.name}: instance-id of {len(sd.instance_id)} characters"
-                          f"{' with control characters' if any(ord(c) < 32 for c in sd.instance_id) else ''};"
+                          f"{' with control characters' if control else ''};"
                           f" at most {MAX_IID} printable characters are accepted")
     for key in ("local_hostname", "region", "availability_zone"):
         v = getattr(sd, key)
