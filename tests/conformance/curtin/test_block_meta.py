@@ -50,6 +50,12 @@ class Builder:
         for action in self.config:
             action["preserve"] = True
 
+    def rerun_preserved(self, tmp_path) -> None:
+        """Everything preserved, applied again: curtin's verification pass; every item verifies (ok)."""
+        self.set_preserve()
+        rc, rep = self.run(tmp_path)
+        assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
+
     def run(self, tmp_path, root="r"):
         rc, rep = apply(write_config(tmp_path / "c.yaml", self.config, self.version), tmp_path / root)
         return rc, rep
@@ -77,9 +83,7 @@ def test_default_offsets(loops, tmp_path, ptable, version, sector):
     assert table(dev) == [(1, MiB, psize), (2, MiB + psize, psize), (3, MiB + 2 * psize, psize)]
     for p, off in zip(parts, (MiB, MiB + psize, MiB + 2 * psize)):
         p["offset"] = f"{off}B"
-    c.set_preserve()
-    rc, rep = c.run(tmp_path)
-    assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
+    c.rerun_preserved(tmp_path)
 
 
 @pytest.mark.parametrize("ptable", ["gpt", "msdos"])
@@ -93,9 +97,7 @@ def test_specified_offsets_v2(loops, tmp_path, ptable):
     rc, rep = c.run(tmp_path)
     assert rc == 0, rep
     assert table(dev) == [(1, psize, psize), (2, psize * 3, psize)]
-    c.set_preserve()
-    rc, rep = c.run(tmp_path)
-    assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
+    c.rerun_preserved(tmp_path)
 
 
 def test_minimum_gpt_offset_v2(loops, tmp_path):
@@ -107,9 +109,7 @@ def test_minimum_gpt_offset_v2(loops, tmp_path):
     rc, rep = c.run(tmp_path)
     assert rc == 0, rep
     assert table(dev) == [(1, offset, psize)]
-    c.set_preserve()
-    rc, rep = c.run(tmp_path)
-    assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
+    c.rerun_preserved(tmp_path)
 
 
 @pytest.mark.parametrize("ptable,version", [("gpt", 1), ("gpt", 2), ("msdos", 2), ("msdos", 1)])
@@ -141,9 +141,7 @@ def test_logical(loops, tmp_path, version):
     assert got[0][:2] == (1, MiB)  # sfdisk reports an extended partition's size as the kernel sees it
     assert sfdisk(dev)["partitions"][0]["size"] * 512 == 99 * MiB
     assert got[1:] == [(5, 2 * MiB, 10 * MiB), (6, 13 * MiB, 10 * MiB)]
-    c.set_preserve()
-    rc, rep = c.run(tmp_path)
-    assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
+    c.rerun_preserved(tmp_path)
 
 
 def test_delete_logical_partition_is_a_deliberate_difference(loops, tmp_path):
@@ -239,9 +237,7 @@ def test_disk_label_id_and_partition_uuid_persist_when_preserved(loops, tmp_path
     rc, rep = c.run(tmp_path)
     assert rc == 0, rep
     before = sfdisk(dev)
-    c.set_preserve()
-    rc, rep = c.run(tmp_path)
-    assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
+    c.rerun_preserved(tmp_path)
     after = sfdisk(dev)
     assert after["id"] == before["id"] and table(dev) == [(1, MiB, 18 << 20)]
     assert after["partitions"][0].get("uuid") == before["partitions"][0].get("uuid")
@@ -257,9 +253,7 @@ def test_gpt_name_is_set_and_persists_when_preserved_without_it(loops, tmp_path,
     assert rc == 0, rep
     assert sfdisk(dev)["partitions"][0]["name"] == name
     del p1["partition_name"]
-    c.set_preserve()
-    rc, rep = c.run(tmp_path)
-    assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
+    c.rerun_preserved(tmp_path)
     assert sfdisk(dev)["partitions"][0]["name"] == name
 
 
@@ -273,9 +267,7 @@ def test_gpt_attrs_are_set_and_persist_when_preserved_without_them(loops, tmp_pa
     assert rc == 0, rep
     assert set(sfdisk(dev)["partitions"][0]["attrs"].split()) == set(attrs)
     del p1["attrs"]
-    c.set_preserve()
-    rc, rep = c.run(tmp_path)
-    assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
+    c.rerun_preserved(tmp_path)
     assert set(sfdisk(dev)["partitions"][0]["attrs"].split()) == set(attrs)
 
 
