@@ -143,7 +143,7 @@ def apply(model, root: str = "/", target: str | None = None, dry_run: bool = Fal
     paths = Paths(Path(root), Path(target) if target else None)
     from blockprov.storage.journal import Journal
 
-    journal = Journal(paths.storage_journal)  # read once: what was applied before, what a killed run left
+    journal = Journal(paths.storage_journal)  # for planning: what was applied before, what a killed run left
     opts = planner.Options(target=str(paths.tgt), interrupted=journal.interrupted())
     def look() -> Inventory:
         return probe(scope=lambda topo: planner.disks_needed(model, topo), lvm=planner.uses_lvm(model),
@@ -166,7 +166,7 @@ def apply(model, root: str = "/", target: str | None = None, dry_run: bool = Fal
                     paths.mdadm_conf.parent])
         from blockprov.storage.execute import Executor
 
-        ex = Executor(model, paths, progress, journal)
+        ex = Executor(model, paths, progress)  # re-reads the journal under the lock: another run may have written
         activated: dict[str, str] = {}
         ran: list = []  # activation steps, reported before the plan that followed them
         for _round in range(4):  # each round brings up one more layer of an existing stack
