@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from blockprov.paths import Paths, atomic_write
-from blockprov.storage import conffiles, mkfs
+from blockprov.storage import conffiles, libparted, mkfs
 from blockprov.storage import fstab as fstabmod
+from blockprov.storage.execute_resize import ResizeOps
 from blockprov.storage.execute_stacks import StackOps
 from blockprov.storage.inventory import part_path
 from blockprov.storage.journal import Journal
@@ -30,13 +31,6 @@ class StepFailed(Exception):
     pass
 
 
-def _parted_errors() -> tuple[type[Exception], ...]:
-    import parted
-
-    return (parted.PartedException, parted.DiskException, parted.PartitionException,
-            parted.GeometryException, parted.ConstraintException, parted.IOException)
-
-
 @dataclass
 class Outcome:
     done: list[str] = field(default_factory=list)  # item ids whose steps all ran
@@ -46,7 +40,7 @@ class Outcome:
 
 
 DESTRUCTIVE = frozenset({"wipe", "mkfs", "ptable"})
-REDOABLE = frozenset({"wipe", "mkfs", "ptable", "part-add"})  # journalled as started: a crash inside is redone
+REDOABLE = frozenset({"wipe", "mkfs", "ptable", "part-add", "part-resize"})  # journalled as started: a crash inside is redone
 
 
 def live_busy(dev: str) -> str | None:
@@ -88,17 +82,9 @@ def live_busy(dev: str) -> str | None:
     return None
 
 
-def _sector(dev: str) -> int:
-    try:
-        with open(f"/sys/class/block/{os.path.basename(dev)}/queue/logical_block_size") as f:
-            return int(f.read())
-    except (OSError, ValueError):
-        return 512
-
-
 def _sfdisk_line(dev: str, s: dict) -> str:
     """One partition as an sfdisk script line; the node name carries its number."""
-    sector = _sector(dev)
+    sector = libparted.sector_size(dev)
     f = [f"start={s['start'] // sector}", f"size={s['size'] // sector}",
          f"type={'5' if s['kind'] == 'extended' else s['type']}"]
     if s.get("name"):
@@ -149,16 +135,6 @@ def _parted_table(dev: str, ptable: str, slots: list[dict]):
     return device, disk
 
 
-def _release(device) -> None:
-    """pyparted keeps the device open; release it before other tools look."""
-    if device is None:
-        return
-    try:
-        device.removeFromCache()
-    except Exception:  # noqa: BLE001 - best effort cleanup
-        pass
-
-
 def table_problem(step: Step) -> str | None:
     """Why a planned table cannot be written to its disk, found without writing: the table is built whole by
     the tool that will write it (libparted in memory; ``sfdisk --no-act`` for numbering with gaps) against the
@@ -177,10 +153,10 @@ def table_problem(step: Step) -> str | None:
         device, _disk = _parted_table(dev, ptable, slots)
     except StepFailed as exc:
         return str(exc)
-    except _parted_errors() as exc:
+    except libparted.errors() as exc:
         return f"libparted: {exc}"
     finally:
-        _release(device)
+        libparted.release(device)
     return None
 
 
@@ -194,7 +170,7 @@ def append_problem(step: Step) -> str | None:
     return None if res.returncode == 0 else f"sfdisk --no-act: {res.stderr.strip()[-300:]}"
 
 
-class Executor(StackOps):
+class Executor(StackOps, ResizeOps):
     StepFailed = StepFailed
 
     def __init__(self, model, paths: Paths, progress=None, journal: Journal | None = None):
@@ -207,6 +183,7 @@ class Executor(StackOps):
         self.trace = open(trace, "a", buffering=1) if trace else None
         self.count = 0
         self.locks: dict[str, int] = {}  # whole disk -> fd holding a BSD LOCK_EX on it
+        self.resized: set[str] = set()  # disks with part-resize steps in this run
 
     def cmd(self, argv: list[str], timeout: float = 300, input=None) -> str:
         try:
@@ -272,8 +249,10 @@ class Executor(StackOps):
         return seen
 
     def run(self, steps: list[Step], fstab_entries) -> Outcome:
+        # a disk whose partitions are resized first is checked step by step, each on the table the one before left
+        self.resized = {s.device for s in steps if s.op == "part-resize"}
         for step in steps:
-            if step.op not in ("ptable", "part-add") or not step.device or \
+            if step.op not in ("ptable", "part-add") or not step.device or step.device in self.resized or \
                     not os.path.exists(f"/sys/class/block/{os.path.basename(step.device)}"):
                 continue
             why = table_problem(step) if step.op == "ptable" else append_problem(step)
@@ -398,10 +377,10 @@ class Executor(StackOps):
         try:
             device, disk = _parted_table(dev, ptable, slots)
             disk.commitToDevice()
-        except _parted_errors() as exc:
+        except libparted.errors() as exc:
             raise StepFailed(f"partition table on {dev}: {exc}") from None
         finally:
-            _release(device)
+            libparted.release(device)
         self._tell_kernel(dev)
         self._fix_ids(dev, slots, self._verify_table(dev, ptable, slots))
         for s in slots:
@@ -468,6 +447,10 @@ class Executor(StackOps):
 
         s = step.args["partition"]
         dev = step.device
+        if dev in self.resized:
+            why = append_problem(step)
+            if why:
+                raise StepFailed(f"the new partition cannot be written to {dev}, nothing was written: {why}")
         self.lock_disk(dev)
         if _append_needs_sfdisk(dev, s):
             self.cmd(["sfdisk", "--quiet", "--append", "--no-reread", "--no-tell-kernel", dev],
@@ -487,10 +470,10 @@ class Executor(StackOps):
             if part.number != s["number"]:
                 raise StepFailed(f"parted numbered the new partition {part.number}, config wants {s['number']}")
             disk.commitToDevice()
-        except _parted_errors() as exc:
+        except libparted.errors() as exc:
             raise StepFailed(f"add partition {s['number']} on {dev}: {exc}") from None
         finally:
-            _release(device)
+            libparted.release(device)
         return self._added(dev, s)
 
     def _added(self, dev: str, s: dict) -> dict:

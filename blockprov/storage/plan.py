@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from blockprov.storage import layout, sizes
+from blockprov.storage import layout, plan_resize, sizes
 from blockprov.storage.inventory import Device, Inventory, part_path
 from blockprov.storage.model import Model
 
@@ -169,6 +169,8 @@ class _Planner:
         self.items: dict[str, ItemPlan] = {}
         self.steps: list[Step] = []
         self.slots: dict[str, layout.Slot] = {}
+        # whole disk -> its table as it will be once this plan's resizes are done (kept tables only)
+        self.future: dict[str, dict[int, plan_resize.Extent]] = {}
 
     def first_meeting(self, it: dict, path: str | None) -> bool:
         """``wipe`` asks for a fresh start the first time this item meets this device (no journal record)."""
@@ -217,8 +219,21 @@ class _Planner:
                 continue
             getattr(self, f"do_{it['type']}", self.do_unsupported)(it)
         items = [self.items[i["id"]] for i in self.m.items]
+        self.order_resizes()
         self.fstab_step()
         return Plan(items, self.steps)
+
+    def order_resizes(self) -> None:
+        """Every resize of a disk before anything else is added to it (a new partition may use the room a
+        shrink makes), in plan_resize.step_order. They depend on nothing but the kept table."""
+        disks = {s.device for s in self.steps if s.op == "part-resize"}
+        for disk in disks:
+            mine = [s for s in self.steps if s.op == "part-resize" and s.device == disk]
+            first = min(i for i, s in enumerate(self.steps) if s.device == disk and s.op in ("part-resize", "part-add"))
+            rest = [s for s in self.steps if not (s.op == "part-resize" and s.device == disk)]
+            mine.sort(key=lambda s: plan_resize.step_order(s.args))
+            first = sum(1 for s in self.steps[:first] if not (s.op == "part-resize" and s.device == disk))
+            self.steps = rest[:first] + mine + rest[first:]
 
     # -- disks and partitions -------------------------------------------------
     def do_device(self, it: dict) -> None:
@@ -255,6 +270,7 @@ class _Planner:
             if dev.ptable != ptable:
                 return self.set(it, _St("conflict", f"expected a {ptable} table, found {dev.ptable or 'none'}", dev.path),
                                 {"ptable": ptable}, observed)
+            self.future[dev.path] = self.future_table(dev, slots)
             return self.set(it, _St("ok", f"preserved {ptable} table verified", dev.path))
         fresh = False
         if dev.ptable == ptable and table_matches(dev, slots):
@@ -319,12 +335,9 @@ class _Planner:
                "name": observed.name, "uuid": observed.uuid, "attrs": observed.attrs}
         diff = {k: v for k, v in want.items()
                 if not (size_fits(slot, got["size"]) if k == "size" else _same(k, v, got.get(k)))}
-        if diff and it.get("resize") and set(diff) == {"size"}:
-            return self.set(it, _St("unsupported", f"resize: true: partition {slot.number} is "
-                                                   f"{_fmt('size', got['size'])}, the config asks "
-                                                   f"{_fmt('size', slot.size)}; this version does not resize "
-                                                   "partitions or their filesystems, nothing is written", path),
-                            {"size": slot.size}, {"size": got["size"]})
+        redo = self.opts.interrupted.get(it["id"]) in (path, dev.path)  # part-resize steps name the disk
+        if it.get("resize") and (set(diff) == {"size"} or not diff and redo):
+            return self.resize_partition(it, dev, slot, observed, path)
         if diff:
             what = "; ".join(f"{k}: expected {_fmt(k, v)}, found {_fmt(k, got.get(k))}" for k, v in diff.items())
             status = "conflict" if it.get("preserve") else "refused"
@@ -347,11 +360,55 @@ class _Planner:
                                     path))
         self.set(it, _St("ok", why, path))
 
+    def future_table(self, dev: Device, slots: list[layout.Slot]) -> dict[int, plan_resize.Extent]:
+        """The kept table with every ``resize: true`` partition at its new size (its start unchanged)."""
+        out = {p.number: plan_resize.Extent(p.number, p.start, p.size, p.kind) for p in dev.parts}
+        for s in slots:
+            it = self.m.by_id[s.id]
+            p = out.get(s.number)
+            if it.get("resize") and p is not None and ("offset" not in it or s.start == p.start) \
+                    and "size" in it and not size_fits(s, p.size):
+                out[s.number] = plan_resize.Extent(p.number, p.start, s.size, p.kind)
+        return out
+
+    def resize_partition(self, it: dict, dev: Device, slot: layout.Slot, observed, path: str) -> None:
+        """``resize: true`` and only the size differs: the entry moves its end, the contents follow."""
+        new = self.future[dev.path][slot.number].size
+        old = observed.size
+        grow = new >= old
+        expected, found = {"size": new}, {"size": old}
+        why = plan_resize.geometry_problem(self.future[dev.path], slot.number,
+                                           layout.usable_end(dev.size, dev.sector_size, dev.ptable), dev.sector_size)
+        if why:
+            return self.set(it, _St("refused", f"resize partition {slot.number}: {why}", path), expected, found)
+        fstype = None
+        if observed.kind != "extended":
+            pdev = self.inv.devices.get(path)
+            if pdev is None:
+                return self.set(it, _St("waiting", f"{path} is not visible to the kernel (yet); its contents are "
+                                                   "unknown", path))
+            fstype = fs_norm(pdev.fstype)
+            why = plan_resize.content_problem(fstype, pdev.probe_error, grow, self.inv.in_use_tree(path))
+            if why:
+                return self.set(it, _St("refused", f"resize partition {slot.number}: {why}", path), expected, found)
+        self.steps.append(Step("part-resize", it["id"], dev.path, {
+            "number": slot.number, "start": observed.start, "old_size": old, "size": new, "kind": observed.kind,
+            "ptable": dev.ptable, "fstype": fstype}))
+        verb = "finish resizing" if new == old else "grow" if grow else "shrink"
+        what = f" and its {fstype}" if fstype else ""
+        self.set(it, _St("create", f"{verb} partition {slot.number}{what} from {sizes.human(old)} to "
+                                   f"{sizes.human(new)}, data kept", path), expected, found)
+
     def add_partition(self, it: dict, dev: Device, slot: layout.Slot, path: str) -> None:
-        for p in dev.parts:
+        table = self.future.get(dev.path) or {p.number: plan_resize.Extent(p.number, p.start, p.size, p.kind)
+                                              for p in dev.parts}
+        for p in table.values():
             if p.kind == "extended" and slot.kind == "logical":
+                if not (p.start < slot.start and slot.start + slot.size <= p.end):
+                    return self.set(it, _St("refused", f"logical partition outside extended partition {p.number} "
+                                                       f"(bytes {p.start}-{p.end})", path))
                 continue
-            if slot.start < p.start + p.size and p.start < slot.start + slot.size:
+            if slot.start < p.end and p.start < slot.start + slot.size:
                 return self.set(it, _St("refused", f"would overlap existing partition {p.number}", path))
         self.steps.append(Step("part-add", it["id"], dev.path, {"partition": asdict(slot), "ptable": dev.ptable}))
         self.set(it, _St("create", f"add partition {slot.number} to the preserved table", path, new=True))

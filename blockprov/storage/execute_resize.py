@@ -1,0 +1,155 @@
+"""Executor for ``part-resize``: move a kept partition's end, its filesystem following, data kept.
+
+A mixin of the Executor. Order inside one step: a shrinking filesystem first,
+then the table entry (checked by libparted in memory, written by sfdisk, which
+keeps every other field: type, uuid, name, attrs), then the kernel's view
+(BLKPG resize, so a mounted partition may grow), then a growing filesystem.
+Each part is idempotent: a run killed inside the step redoes it whole.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+
+from blockprov.paths import ensure_dir
+from blockprov.storage import libparted
+from blockprov.storage.inventory import part_path
+from blockprov.storage.probe import mountinfo, read_table
+from blockprov.storage.run import run
+
+EXT = ("ext2", "ext3", "ext4")
+CAP_SYS_RESOURCE = 24
+
+
+def may_resize_online() -> bool:
+    """ext4's online resize ioctl needs CAP_SYS_RESOURCE, which containers often drop."""
+    try:
+        with open("/proc/self/status") as f:
+            caps = next(line.split()[1] for line in f if line.startswith("CapEff:"))
+    except (OSError, StopIteration):
+        return True
+    return bool(int(caps, 16) >> CAP_SYS_RESOURCE & 1)
+
+
+def libparted_problem(dev: str, number: int, start: int, size: int) -> str | None:
+    """Why libparted would not accept the entry's new extent on the table as it is (overlaps, an EBR in the
+    way, outside the extended partition or the disk), found in memory without writing."""
+    import parted
+
+    device = None
+    try:
+        device = parted.getDevice(dev)
+        disk = parted.newDisk(device)
+        sector = device.sectorSize
+        part = next((p for p in disk.partitions if p.number == number), None)
+        if part is None:
+            return f"partition {number} is not in the table"
+        first, last = start // sector, (start + size) // sector - 1
+        geom = parted.Geometry(device=device, start=first, end=last)
+        disk.setPartitionGeometry(part, parted.Constraint(exactGeom=geom), first, last)
+        return None
+    except libparted.errors() as exc:
+        return f"libparted: {exc}"
+    finally:
+        libparted.release(device)
+
+
+class ResizeOps:
+    """Needs from the executor: cmd(), paths, StepFailed, lock_disk()."""
+
+    def op_part_resize(self, step):
+        a = step.args
+        dev, number, fstype = step.device, a["number"], a.get("fstype")
+        node = part_path(dev, number)
+        grow = a["size"] >= a["old_size"]
+        why = libparted_problem(dev, number, a["start"], a["size"])
+        if why:
+            raise self.StepFailed(f"resize partition {number} of {dev}, nothing was written: {why}")
+        if fstype in EXT and grow and self._mount_point(node) is not None and not may_resize_online():
+            raise self.StepFailed(f"resize partition {number} of {dev}, nothing was written: {node} is mounted and "
+                                  "growing ext4 online needs CAP_SYS_RESOURCE, which this process lacks; unmount it "
+                                  "or run with that capability")
+        self.lock_disk(dev)
+        if fstype and not grow:
+            self._fs_resize(node, fstype, a["size"])
+        sector = libparted.sector_size(dev)
+        self.cmd(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", "-N", str(number), dev],
+                 input=f",{a['size'] // sector}\n")
+        _label, _id, parts = read_table(dev)
+        got = next((p for p in parts if p.number == number), None)
+        if got is None or (got.start, got.size) != (a["start"], a["size"]):
+            raise self.StepFailed(f"{dev}: partition {number} reads back as {got} after the resize")
+        if a["kind"] != "extended":  # the kernel shows an extended partition as 1 KiB whatever its size
+            self._kernel_resize(dev, number, a["start"], a["size"])
+        if fstype and grow:
+            self._fs_resize(node, fstype, None)
+        return {"number": number, "size": a["size"], "old_size": a["old_size"]}
+
+    def _kernel_resize(self, dev: str, number: int, start: int, size: int) -> None:
+        """BLKPG: the kernel's partition takes the new length even while it is mounted (a re-read would not)."""
+        node = part_path(dev, number)
+        if not os.path.exists(node):
+            self.cmd(["partx", "--add", "--nr", str(number), dev], timeout=60)
+            return
+        self.cmd(["resizepart", dev, str(number), str(size // 512)], timeout=60)
+        with open(f"/sys/class/block/{os.path.basename(os.path.realpath(node))}/size") as f:
+            if int(f.read()) * 512 != size:
+                raise self.StepFailed(f"{node}: the kernel did not take the new size {size}")
+
+    def _fs_resize(self, node: str, fstype: str, size: int | None) -> None:
+        """Resize the filesystem to ``size`` bytes (None: fill the partition)."""
+        if fstype in EXT:
+            mounted = self._mount_point(node)
+            if mounted is None:
+                # offline resize2fs wants a freshly checked filesystem; -p fixes only what is safe
+                res = run(["e2fsck", "-f", "-p", node], check=False, timeout=3600)
+                if res.returncode > 1:
+                    raise self.StepFailed(f"e2fsck -f -p {node} (exit {res.returncode}): {res.stdout[-500:]}"
+                                          f"{res.stderr[-500:]}; the filesystem needs a manual check before a resize")
+            self.cmd(["resize2fs", node] + ([f"{size // 1024}K"] if size is not None else []), timeout=3600)
+            return
+        with self._mounted(node, fstype) as mnt:
+            if fstype == "xfs":
+                self.cmd(["xfs_growfs", mnt], timeout=3600)
+            elif fstype == "btrfs":
+                devid = self._btrfs_devid(node)
+                self.cmd(["btrfs", "filesystem", "resize", f"{devid}:{'max' if size is None else size}", mnt],
+                         timeout=3600)
+            else:  # pragma: no cover - the planner refuses other contents
+                raise self.StepFailed(f"no resizer for {fstype}")
+
+    def _btrfs_devid(self, node: str) -> str:
+        for line in self.cmd(["btrfs", "inspect-internal", "dump-super", node]).splitlines():
+            if line.startswith("dev_item.devid"):
+                return line.split()[1]
+        raise self.StepFailed(f"{node}: no devid in the btrfs superblock")
+
+    @staticmethod
+    def _mount_point(node: str) -> str | None:
+        real = os.path.realpath(node)
+        try:
+            st = os.stat(real)
+        except OSError:
+            return None
+        devno = f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+        points = mountinfo()[0].get(devno)
+        return points[0] if points else None
+
+    @contextmanager
+    def _mounted(self, node: str, fstype: str):
+        """Where the filesystem is mounted; mounted privately for the resize when it is not."""
+        point = self._mount_point(node)
+        if point is not None:
+            yield point
+            return
+        base = self.paths.run / "resize"
+        ensure_dir(base, 0o700)
+        mnt = tempfile.mkdtemp(dir=base)
+        self.cmd(["mount", "-t", fstype, node, mnt], timeout=600)
+        try:
+            yield mnt
+        finally:
+            run(["umount", mnt], check=False, timeout=600)
+            os.rmdir(mnt)
