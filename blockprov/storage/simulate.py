@@ -28,6 +28,13 @@ def simulate(plan: Plan, inv: Inventory) -> Inventory:
                 path = part_path(dev.path, s["number"])
                 out.devices[path] = Device(path=path, kind="part", size=s["size"], parent=dev.path,
                                            number=s["number"], sector_size=dev.sector_size)
+        elif step.op == "part-resize" and dev is not None:
+            for p in dev.parts:
+                if p.number == step.args["number"]:
+                    p.size = step.args["size"]
+            node = out.devices.get(part_path(dev.path, step.args["number"]))
+            if node is not None:
+                node.size = step.args["size"]
         elif step.op == "mkfs":
             target = out.devices.setdefault(step.device, Device(path=step.device, kind="other"))
             target.fstype = step.args["fstype"]

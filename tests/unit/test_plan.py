@@ -311,6 +311,11 @@ def test_resize_true_grows_the_partition_and_its_filesystem(fstype):
     assert ip.status == "create" and ip.expected == {"size": 2 * G} and ip.found == {"size": G}
     assert [(s.op, s.args["old_size"], s.args["size"], s.args["fstype"]) for s in steps] == \
         [("part-resize", G, 2 * G, fstype)]
+    items = [{"id": "d0", "type": "disk", "serial": "S0", "ptable": "gpt", "preserve": True},
+             {"id": "p1", "type": "partition", "device": "d0", "number": 1, "size": "2G", "resize": True}]
+    inv = gpt_disk_with(Part(1, MiB, G, layout.LINUX_GUID))
+    after = simulate(plan(model(items, 2), inv), inv)
+    assert set(statuses(plan(model(items, 2), after)).values()) == {"ok"}
 
 
 @pytest.mark.parametrize("fstype,busy,why", [
