@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.host.helpers import sha, sfdisk, write_config
@@ -31,7 +31,10 @@ def layouts(draw):
                              st.lists(st.integers(1, 6), min_size=n, max_size=n, unique=True)))
     keep = draw(st.integers(0, n))  # the first `keep` partitions come from an earlier table and are preserved
     version = draw(st.sampled_from([1, 2]))
-    return ptable, sizes, numbers, keep, version
+    # kept partitions given `resize: true` and a new size (None: not resized)
+    resize = draw(st.lists(st.sampled_from([None, None, "6M", "12M", "20M", "50%", f"{DISK_MIB - 2}M"]),
+                           min_size=n, max_size=n))
+    return ptable, sizes, numbers, keep, version, resize
 
 
 def run(cmd, cfg, root, *extra):
@@ -43,7 +46,7 @@ def run(cmd, cfg, root, *extra):
 @settings(max_examples=int(__import__("os").environ.get("BLOCKPROV_PROMISE_EXAMPLES", "12")), deadline=None, suppress_health_check=list(HealthCheck))
 @given(layouts())
 def test_a_clean_plan_is_carried_out_and_rerun_is_ok(loops, tmp_path, layout):
-    ptable, sizes, numbers, keep, version = layout
+    ptable, sizes, numbers, keep, version, resize = layout
     tag = next(_SEQ)  # a new image file for every example, even a repeated one
     dev = loops.add(f"{DISK_MIB}M", name=f"p{tag}.img")
     root = tmp_path / f"r{tag}"
@@ -62,17 +65,23 @@ def test_a_clean_plan_is_carried_out_and_rerun_is_ok(loops, tmp_path, layout):
         if rc != 0:
             return  # that layout alone is not valid for this disk: nothing to build on
         items[0]["preserve"] = True
-        for p in items[1:keep + 1]:
+        for p, new in zip(items[1:keep + 1], resize):
             p["preserve"] = True
+            if new:
+                p.update(resize=True, size=new)
     cfg = write_config(tmp_path / f"c{tag}.yaml", items, version)
     before = sha(loops.image(dev))
     rc, plan = run("plan", cfg, root, "--root", str(root))
     statuses = {i["status"] for i in plan.get("items", [])}
+    event(f"plan {'/'.join(sorted(statuses))}" + (" with resize" if any(s["op"] == "part-resize" for s in plan.get("steps", [])) else ""))
     if rc == 2:
         return  # invalid config: nothing to promise
     if statuses & {"error", "refused", "conflict", "blocked", "unsupported"}:
+        disk_refused = plan["items"][0]["status"] not in ("ok", "create")
         rc, rep = run("apply", cfg, root, "--root", str(root))
-        assert rc == 1 and sha(loops.image(dev)) == before, rep  # a plan that says no writes nothing
+        assert rc == 1 and not [i for i in rep["items"] if i["status"] == "failed"], rep
+        if disk_refused or not [s for s in plan["steps"] if s["op"] != "fstab"]:
+            assert sha(loops.image(dev)) == before, rep  # a plan that says no writes nothing
         return
     rc, rep = run("apply", cfg, root, "--root", str(root))
     assert rc == 0 and not [i for i in rep["items"] if i["status"] == "failed"], rep
@@ -81,6 +90,8 @@ def test_a_clean_plan_is_carried_out_and_rerun_is_ok(loops, tmp_path, layout):
     for s in plan["steps"]:
         for slot in s["args"].get("partitions", []) + ([s["args"]["partition"]] if "partition" in s["args"] else []):
             planned.append((slot["number"], slot["start"], slot["size"]))
+        if s["op"] == "part-resize":
+            planned.append((s["args"]["number"], s["args"]["start"], s["args"]["size"]))
     for slot in planned:
         assert slot in got, (slot, got)
     rc, rep = run("apply", cfg, root, "--root", str(root))
