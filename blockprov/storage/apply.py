@@ -53,7 +53,8 @@ def fstab_entries(step: planner.Step | None, inv: Inventory, failed: dict[str, s
             pu = next((p.uuid for p in (parent.parts if parent else []) if p.number == dev.number and p.uuid), None)
             if pu:
                 aliases.add(f"PARTUUID={pu}")
-            spec = spec or (f"UUID={dev.fsuuid}" if dev.fsuuid else dev.path)
+            # no filesystem UUID blkid will vouch for (an ambivalent device): the partition's, then the node
+            spec = spec or (f"UUID={dev.fsuuid}" if dev.fsuuid else f"PARTUUID={pu}" if pu else dev.path)
         if not spec:
             continue
         out.append(fstabmod.Entry(spec, e["path"], e["fstype"], e["options"], e["freq"], e["passno"], aliases))

@@ -51,6 +51,8 @@ class Device:
     cache_mode: str | None = None  # bcache: writethrough | writeback | writearound | none
     caches: list[str] = field(default_factory=list)  # bcache: cache devices of the attached cache set
     probe_error: str | None = None  # blkid could not tell what it holds (ambivalent, I/O error): never blank
+    # when blkid is ambivalent: every signature wipefs finds, as {"type", "uuid", "label", "offset"}
+    signatures: list[dict] = field(default_factory=list)
 
     def in_use(self) -> str | None:
         if self.mountpoints:

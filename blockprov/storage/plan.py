@@ -92,6 +92,24 @@ def fs_uuid(value: str | None) -> str | None:
     return value.lower().replace("-", "").strip("{}") or None if value else None
 
 
+def settled_signature(fmt: dict, dev: Device) -> dict | None:
+    """On a device blkid calls ambivalent (more than one signature): the signature that is certainly this
+    format's filesystem, or None. Certain means the device's only signature is of the format's type, or exactly one
+    signature of that type carries the uuid and label the format gives (Ignition's "reuse ambivalent" case: an
+    ext4 with a stale zfs label at the end). Anything less stays unknown contents."""
+    if not dev.probe_error or not dev.signatures:
+        return None
+    want = fs_norm(fmt["fstype"])
+    same = [s for s in dev.signatures if fs_norm(s["type"]) == want]
+    if len(dev.signatures) == 1 and same:
+        return same[0]
+    if not (fmt.get("uuid") or fmt.get("label") is not None):
+        return None
+    hits = [s for s in same if (not fmt.get("uuid") or fs_uuid(fmt["uuid"]) == fs_uuid(s["uuid"]))
+            and (fmt.get("label") is None or fmt["label"] == s["label"])]
+    return hits[0] if len(hits) == 1 else None
+
+
 def fs_norm(fstype: str | None) -> str | None:
     return FS_ALIASES.get(fstype, fstype) if fstype else fstype
 
@@ -188,11 +206,13 @@ class _Planner:
         dev = self.inv.devices.get(path)
         if fmt is None or dev is None or not (fmt.get("uuid") or fmt.get("label") is not None):
             return False
-        if fs_norm(dev.fstype) != fs_norm(fmt["fstype"]):
+        sig = settled_signature(fmt, dev)
+        fstype, uuid, label = (sig["type"], sig["uuid"], sig["label"]) if sig else (dev.fstype, dev.fsuuid, dev.label)
+        if fs_norm(fstype) != fs_norm(fmt["fstype"]):
             return False
-        if fmt.get("uuid") and fs_uuid(fmt["uuid"]) != fs_uuid(dev.fsuuid):
+        if fmt.get("uuid") and fs_uuid(fmt["uuid"]) != fs_uuid(uuid):
             return False
-        return fmt.get("label") is None or fmt["label"] == dev.label
+        return fmt.get("label") is None or fmt["label"] == label
 
     def set(self, it: dict, st: _St, expected=None, found=None) -> None:
         self.st[it["id"]] = st
@@ -452,6 +472,9 @@ class _Planner:
         if it.get("label") is not None:
             want["label"] = it["label"]
         got = {"fstype": fs_norm(dev.fstype), "uuid": fs_uuid(dev.fsuuid), "label": dev.label} if dev else {}
+        sig = settled_signature(it, dev) if dev is not None and not vst.new else None
+        if sig is not None:  # ambivalent to blkid, but the config says which of its signatures is the filesystem
+            got = {"fstype": fs_norm(sig["type"]), "uuid": fs_uuid(sig["uuid"]), "label": sig["label"]}
         matches = not vst.new and dev is not None and all(got.get(k) == v for k, v in want.items())
         if it.get("preserve"):
             if matches:

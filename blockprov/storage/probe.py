@@ -107,6 +107,9 @@ def exact_values(path: str) -> dict[str, str]:
     return out
 
 
+BLKID_AMBIVALENT = 8  # blkid -p: more than one signature, none stronger
+
+
 def _blkid(paths: list[str]) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     """(signatures by path, probe errors by path) from ``blkid -p``.
 
@@ -131,13 +134,31 @@ def _blkid(paths: list[str]) -> tuple[dict[str, dict[str, str]], dict[str, str]]
         done = len(found)
         if done >= len(todo):
             break
-        if res.returncode != BLKID_NOTHING:
+        if res.returncode == BLKID_AMBIVALENT:
+            errors[todo[done]] = "ambivalent: blkid -p finds more than one signature"
+        elif res.returncode != BLKID_NOTHING:
             errors[todo[done]] = f"blkid -p exited {res.returncode}: {res.stderr.strip()[-200:] or 'no detail'}"
         todo = todo[done + 1:]
     blank = [p for p in paths if p not in sigs and p not in errors]
     if blank:
         errors.update(_hidden_signatures(blank))
     return sigs, errors
+
+
+def all_signatures(paths: list[str]) -> dict[str, list[dict]]:
+    """Every signature ``wipefs`` finds on each device (for the ones blkid calls ambivalent)."""
+    res = run(["wipefs", "--no-act", "--json", *paths], check=False, timeout=60)
+    try:
+        found = json.loads(res.stdout).get("signatures", []) if res.stdout.strip() else []
+    except ValueError:
+        return {}
+    by_name = {os.path.basename(p): p for p in paths}
+    out: dict[str, list[dict]] = {}
+    for sig in found:
+        path = by_name.get(os.path.basename(str(sig.get("device", ""))))
+        if path:
+            out.setdefault(path, []).append({k: sig.get(k) or None for k in ("type", "uuid", "label", "offset")})
+    return out
 
 
 def _hidden_signatures(paths: list[str]) -> dict[str, str]:
@@ -301,6 +322,10 @@ def add_signatures(inv: Inventory, paths: list[str], cache: Path | None = None) 
         dev.label = s.get("LABEL") or None
         if s.get("PTTYPE") and dev.kind != "part":
             tables.append(dev)
+    ambivalent = [p for p, e in errors.items() if e.startswith("ambivalent")]
+    for path, found in (all_signatures(ambivalent) if ambivalent else {}).items():
+        inv.devices[path].signatures = found
+        inv.devices[path].probe_error += ": " + ", ".join(f"{s['type']} at {s['offset']}" for s in found)
     for dev, table in zip(tables, _read_tables([d.path for d in tables], cache)):
         dev.ptable, dev.ptuuid, dev.parts = table
 
