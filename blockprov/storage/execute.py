@@ -39,8 +39,8 @@ class Outcome:
     fstab_changed: bool = False
 
 
-DESTRUCTIVE = frozenset({"wipe", "mkfs", "ptable"})
-REDOABLE = frozenset({"wipe", "mkfs", "ptable", "part-add", "part-resize"})  # journalled as started: a crash inside is redone
+DESTRUCTIVE = frozenset({"wipe", "mkfs", "ptable", "part-replace"})
+REDOABLE = frozenset({"wipe", "mkfs", "ptable", "part-add", "part-resize", "part-replace"})  # journalled as started: a crash inside is redone
 
 
 def live_busy(dev: str) -> str | None:
@@ -160,6 +160,28 @@ def table_problem(step: Step) -> str | None:
     return None
 
 
+def replace_problem(dev: str, s: dict) -> str | None:
+    """Why the table cannot hold partition ``s`` in place of its current entry, found in libparted's memory."""
+    import parted
+
+    device = None
+    try:
+        device = parted.getDevice(dev)
+        disk = parted.newDisk(device)
+        sector = device.sectorSize
+        old = next((p for p in disk.partitions if p.number == s["number"]), None)
+        if old is not None:
+            disk.deletePartition(old)
+        geom = parted.Geometry(device=device, start=s["start"] // sector, length=s["size"] // sector)
+        disk.addPartition(parted.Partition(disk=disk, type=parted.PARTITION_NORMAL, geometry=geom),
+                          constraint=parted.Constraint(exactGeom=geom))
+        return None
+    except libparted.errors() as exc:
+        return f"libparted: {exc}"
+    finally:
+        libparted.release(device)
+
+
 def append_problem(step: Step) -> str | None:
     """Why a partition cannot be added to a kept table, found without writing (``sfdisk --append --no-act``)."""
     s = step.args["partition"]
@@ -272,7 +294,9 @@ class Executor(StackOps, ResizeOps):
                     step = Step(step.op, step.item, self.alias[step.device], step.args)
                 try:
                     if step.op in DESTRUCTIVE and step.device:
-                        busy = live_busy(step.device)
+                        # a replacement destroys one partition: the others of its disk may be in use
+                        busy = live_busy(part_path(step.device, step.args["partition"]["number"])
+                                         if step.op == "part-replace" else step.device)
                         if busy:
                             raise StepFailed(f"refusing to {step.op} {step.device}: {busy}")
                     if step.op in REDOABLE:
@@ -475,6 +499,27 @@ class Executor(StackOps, ResizeOps):
         finally:
             libparted.release(device)
         return self._added(dev, s)
+
+    def op_part_replace(self, step: Step):
+        """Delete a partition's entry and make it again as the config describes (its ``wipe`` authorises it).
+        The new table is built in libparted's memory first: when it cannot hold the new entry, nothing is
+        deleted. A run killed between the delete and the add finds the partition absent and adds it."""
+        s, dev = step.args["partition"], step.device
+        why = replace_problem(dev, s)
+        if why:
+            raise StepFailed(f"partition {s['number']} cannot be replaced on {dev}, nothing was written: {why}")
+        self.lock_disk(dev)
+        node = part_path(dev, s["number"])
+        if os.path.exists(node):
+            self.cmd(["wipefs", "--all", "--force", node])
+            self.cmd(["partx", "--delete", "--nr", str(s["number"]), dev], timeout=60)
+        self.cmd(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", "--delete", dev, str(s["number"])])
+        self.cmd(["sfdisk", "--quiet", "--append", "--no-reread", "--no-tell-kernel", dev],
+                 input=_sfdisk_line(dev, s) + "\n")
+        out = self._added(dev, s)
+        if step.args.get("mode") in ("zero", "random"):
+            self._fill(node, step.args["mode"])
+        return out
 
     def _added(self, dev: str, s: dict) -> dict:
         self._fix_ids(dev, [s])

@@ -246,13 +246,14 @@ class _Planner:
     def order_resizes(self) -> None:
         """Every resize of a disk before anything else is added to it (a new partition may use the room a
         shrink makes), in plan_resize.step_order. They depend on nothing but the kept table."""
-        disks = {s.device for s in self.steps if s.op == "part-resize"}
+        moved = ("part-resize", "part-replace")
+        disks = {s.device for s in self.steps if s.op in moved}
         for disk in disks:
-            mine = [s for s in self.steps if s.op == "part-resize" and s.device == disk]
-            first = min(i for i, s in enumerate(self.steps) if s.device == disk and s.op in ("part-resize", "part-add"))
-            rest = [s for s in self.steps if not (s.op == "part-resize" and s.device == disk)]
-            mine.sort(key=lambda s: plan_resize.step_order(s.args))
-            first = sum(1 for s in self.steps[:first] if not (s.op == "part-resize" and s.device == disk))
+            mine = [s for s in self.steps if s.op in moved and s.device == disk]
+            first = min(i for i, s in enumerate(self.steps) if s.device == disk and s.op in moved + ("part-add",))
+            rest = [s for s in self.steps if not (s.op in moved and s.device == disk)]
+            mine.sort(key=lambda s: plan_resize.step_order(s.op, s.args))
+            first = sum(1 for s in self.steps[:first] if not (s.op in moved and s.device == disk))
             self.steps = rest[:first] + mine + rest[first:]
 
     # -- disks and partitions -------------------------------------------------
@@ -358,10 +359,12 @@ class _Planner:
         redo = self.opts.interrupted.get(it["id"]) in (path, dev.path)  # part-resize steps name the disk
         if it.get("resize") and (set(diff) == {"size"} or not diff and redo):
             return self.resize_partition(it, dev, slot, observed, path)
+        if diff and it.get("wipe") and not it.get("preserve"):
+            return self.replace_partition(it, dev, slot, observed, path, diff, got)
         if diff:
             what = "; ".join(f"{k}: expected {_fmt(k, v)}, found {_fmt(k, got.get(k))}" for k, v in diff.items())
             status = "conflict" if it.get("preserve") else "refused"
-            hint = "" if it.get("preserve") else " (the config does not authorise replacing it)"
+            hint = "" if it.get("preserve") else " (the config does not authorise replacing it: add wipe to it)"
             return self.set(it, _St(status, f"partition {slot.number} differs: {what}{hint}", path),
                             want, {k: got.get(k) for k in want})
         why = "preserved partition verified" if it.get("preserve") else "already as desired"
@@ -389,7 +392,34 @@ class _Planner:
             if it.get("resize") and p is not None and ("offset" not in it or s.start == p.start) \
                     and "size" in it and not size_fits(s, p.size):
                 out[s.number] = plan_resize.Extent(p.number, p.start, s.size, p.kind)
+            elif it.get("wipe") and not it.get("preserve") and p is not None and (
+                    "offset" in it and s.start != p.start or "size" in it and not size_fits(s, p.size)):
+                out[s.number] = plan_resize.Extent(p.number, s.start, s.size, s.kind)  # replaced (wipe)
         return out
+
+    def replace_partition(self, it: dict, dev: Device, slot: layout.Slot, observed, path: str, diff: dict,
+                          got: dict) -> None:
+        """A partition that differs from the config, which says ``wipe`` on it (and not ``preserve``): the config
+        authorises destroying it, so its entry is deleted and made again as described (curtin's
+        replace_partition, Ignition's wipePartitionEntry). Its number and neighbours stay."""
+        what = "; ".join(f"{k}: {_fmt(k, got.get(k))} -> {_fmt(k, v)}" for k, v in diff.items())
+        expected, found = dict(diff), {k: got.get(k) for k in diff}
+        if dev.ptable == "msdos" and (observed.kind != "primary" or slot.kind != "primary"):
+            return self.set(it, _St("refused", f"partition {slot.number} differs ({what}); replacing a logical or "
+                                               "extended msdos partition is not supported (its EBR chain and the "
+                                               "numbers after it would change)", path), expected, found)
+        busy = self.inv.in_use_tree(path)
+        if busy:
+            return self.set(it, _St("refused", f"in use: {busy}", path), expected, found)
+        why = plan_resize.geometry_problem(self.future[dev.path], slot.number,
+                                           layout.usable_end(dev.size, dev.sector_size, dev.ptable), dev.sector_size)
+        if why:
+            return self.set(it, _St("refused", f"replace partition {slot.number}: {why}", path), expected, found)
+        self.steps.append(Step("part-replace", it["id"], dev.path, {
+            "partition": asdict(slot), "ptable": dev.ptable, "mode": it["wipe"],
+            "old": {"start": observed.start, "size": observed.size}}))
+        self.set(it, _St("create", f"replace partition {slot.number} (wipe: {it['wipe']}): {what}", path, new=True),
+                 expected, found)
 
     def resize_partition(self, it: dict, dev: Device, slot: layout.Slot, observed, path: str) -> None:
         """``resize: true`` and only the size differs: the entry moves its end, the contents follow."""

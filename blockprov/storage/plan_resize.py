@@ -84,9 +84,12 @@ def geometry_problem(table: dict[int, Extent], number: int, usable_end: int, sec
     return None
 
 
-def step_order(step_args: dict) -> tuple[int, int]:
-    """Resizes of one disk run shrinks first (logicals before their extended partition), then grows (the
-    extended partition before its logicals): each step finds room the one before made."""
+def step_order(op: str, step_args: dict) -> tuple[int, int]:
+    """Resizes and replacements of one disk run shrinks first (logicals before their extended partition), then
+    replacements (their new extent may use room a shrink made, their old one room for a grow), then grows (the
+    extended partition before its logicals): each step finds the room the ones before made."""
+    if op == "part-replace":
+        return (1, 0)
     shrink = step_args["size"] < step_args["old_size"]
     ext = step_args["kind"] == "extended"
-    return (0, 1 if ext else 0) if shrink else (1, 0 if ext else 1)
+    return (0, 1 if ext else 0) if shrink else (2, 0 if ext else 1)

@@ -28,6 +28,14 @@ def simulate(plan: Plan, inv: Inventory) -> Inventory:
                 path = part_path(dev.path, s["number"])
                 out.devices[path] = Device(path=path, kind="part", size=s["size"], parent=dev.path,
                                            number=s["number"], sector_size=dev.sector_size)
+        elif step.op == "part-replace" and dev is not None:
+            s = step.args["partition"]
+            dev.parts = [p for p in dev.parts if p.number != s["number"]]
+            dev.parts.append(Part(s["number"], s["start"], s["size"], s["type"], s["kind"], s.get("name"),
+                                  s.get("uuid"), s.get("bootable", False)))
+            path = part_path(dev.path, s["number"])
+            out.devices[path] = Device(path=path, kind="part", size=s["size"], parent=dev.path,
+                                       number=s["number"], sector_size=dev.sector_size)
         elif step.op == "part-resize" and dev is not None:
             for p in dev.parts:
                 if p.number == step.args["number"]:

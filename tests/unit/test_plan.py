@@ -366,3 +366,26 @@ def test_plan_reads_the_journal_under_root_as_apply_does(tmp_path):
     journal.parent.mkdir(parents=True)
     journal.write_text(json.dumps({"version": 1, "items": {}, "applied": {"p1": [inv.identity("/dev/vdb1")]}}))
     assert planned(tmp_path / "applied") == {"d0": "ok", "p1": "ok", "f1": "ok"}
+
+
+def test_a_partition_with_wipe_is_replaced_unless_it_is_in_use_or_a_logical():
+    """``wipe`` on a partition that differs authorises deleting and re-making its entry (curtin's
+    replace_partition, Ignition's wipePartitionEntry); not while mounted, and not for msdos logicals."""
+    items = [{"id": "d0", "type": "disk", "serial": "S0", "ptable": "gpt", "preserve": True},
+             {"id": "p1", "type": "partition", "device": "d0", "number": 1, "size": "2G", "wipe": "superblock"}]
+    inv = gpt_disk_with(Part(1, MiB, G, layout.LINUX_GUID))
+    p = plan(model(items, 2), inv)
+    assert statuses(p)["p1"] == "create" and [s.op for s in p.steps] == ["part-replace"]
+    inv.devices["/dev/vdb1"].mountpoints = ["/srv"]
+    ip = next(i for i in plan(model(items, 2), inv).items if i.id == "p1")
+    assert ip.status == "refused" and "mounted" in ip.reason
+    items = [{"id": "d0", "type": "disk", "serial": "S0", "ptable": "msdos", "preserve": True},
+             {"id": "e", "type": "partition", "device": "d0", "number": 1, "flag": "extended", "size": "5G",
+              "preserve": True},
+             {"id": "l5", "type": "partition", "device": "d0", "number": 5, "flag": "logical", "size": "2G",
+              "wipe": "superblock"}]
+    inv = disk_inv(Device("/dev/vdb", size=10 * G, serial="S0", ptable="msdos",
+                          parts=[Part(1, MiB, 5 * G, "0f", "extended"), Part(5, 2 * MiB, G, "83", "logical")]),
+                   Device("/dev/vdb5", kind="part", size=G, parent="/dev/vdb", number=5))
+    ip = next(i for i in plan(model(items, 2), inv).items if i.id == "l5")
+    assert ip.status == "refused" and "logical or extended" in ip.reason

@@ -290,3 +290,33 @@ def test_gpt_header_fields_persist_on_a_preserved_disk(loops, tmp_path, header, 
         {k: before.get(k) for k in ("firstlba", "lastlba", "id")}
     if key:
         assert after[key] == value
+
+
+@pytest.mark.parametrize("ptable", ["gpt", "msdos"])
+def test_replace_partition_with_wipe(loops, tmp_path, ptable):
+    """curtin's replace_partition with leave to destroy (``wipe`` on partition 2): curtin's expected table, 2 is
+    40 MiB; partition 1 and its contents are untouched, the old signature on 2 is gone."""
+    psize = 20 << 20
+    dev = attach(loops, "100M")
+    c = Builder(2)
+    c.add_disk(dev, ptable)
+    c.add_part(psize, number=1)
+    c.add_part(psize, number=2)
+    rc, rep = c.run(tmp_path)
+    assert rc == 0, rep
+    subprocess.run(["mkfs.ext4", "-q", "-L", "one", f"{dev}p1"], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-L", "two", f"{dev}p2"], check=True)
+    uuid1 = subprocess.run(["blkid", "-p", "-o", "value", "-s", "UUID", f"{dev}p1"], capture_output=True,
+                           text=True).stdout
+    c2 = Builder(2)
+    c2.add_disk(dev, ptable, preserve=True)
+    c2.add_part(psize, number=1, offset=f"{MiB}B", preserve=True)
+    c2.add_part(psize * 2, number=2, wipe="superblock")
+    rc, rep = c2.run(tmp_path)
+    assert rc == 0 and statuses(rep)["id2"] == "done", rep
+    assert table(dev) == [(1, MiB, psize), (2, MiB + psize, 2 * psize)]
+    assert subprocess.run(["blkid", "-p", "-o", "value", "-s", "UUID", f"{dev}p1"], capture_output=True,
+                          text=True).stdout == uuid1
+    assert subprocess.run(["wipefs", "--no-act", f"{dev}p2"], capture_output=True, text=True).stdout.strip() == ""
+    rc, rep = c2.run(tmp_path)
+    assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
