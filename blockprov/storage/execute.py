@@ -338,20 +338,45 @@ class Executor(StackOps, ResizeOps):
         return __version__
 
     def op_wipe(self, step: Step):
+        """``superblock``: every signature libblkid knows (wipefs --all, wherever it sits), and the first and last
+        MiB zeroed as curtin does (old data without a signature, metadata at the end). ``-recursive``: each
+        partition the same way first. ``zero``/``random``: the whole device."""
         dev, mode = step.device, step.args.get("mode", "superblock")
-        self._forget_partitions(dev)
-        if mode == "pvremove":
-            self.cmd(["pvremove", "--force", "--force", "--yes", dev])
         if mode == "superblock-recursive":
             _label, _id, parts = read_table(dev)
             for p in parts:
                 node = part_path(dev, p.number)
                 if os.path.exists(node):
                     self.cmd(["wipefs", "--all", "--force", node])
+                if p.kind != "extended":
+                    self._quick_zero(dev, p.start, p.size)
+        self._forget_partitions(dev)
+        if mode == "pvremove":
+            self.cmd(["pvremove", "--force", "--force", "--yes", dev])
         if mode in ("zero", "random"):
             self._fill(dev, mode)
         self.cmd(["wipefs", "--all", "--force", dev])
+        if mode.startswith("superblock"):
+            self._quick_zero(dev)
         return {"mode": mode}
+
+    def _quick_zero(self, dev: str, start: int = 0, size: int | None = None) -> None:
+        """Zero the first and last MiB of ``dev`` (or of the byte range ``start``, ``size`` on it)."""
+        try:
+            fd = os.open(dev, os.O_WRONLY)
+        except OSError as exc:
+            raise StepFailed(f"wipe {dev}: {exc.strerror}") from None
+        try:
+            if size is None:
+                size = os.lseek(fd, 0, os.SEEK_END)
+            chunk = min(1 << 20, size)
+            for at in sorted({start, start + size - chunk}):
+                os.pwrite(fd, bytes(chunk), at)
+            os.fsync(fd)
+        except OSError as exc:
+            raise StepFailed(f"wipe {dev}: {exc.strerror}") from None
+        finally:
+            os.close(fd)
 
     def _fill(self, dev: str, mode: str) -> None:
         fd = os.open(dev, os.O_WRONLY)
