@@ -12,6 +12,7 @@ from blockprov.storage import conffiles
 from blockprov.storage import fstab as fstabmod
 from blockprov.storage import plan as planner
 from blockprov.storage.inventory import Inventory, part_path
+from blockprov.storage.plan_stacks import RANDOM_KEYS
 from blockprov.storage.probe import probe
 from blockprov.storage.run import run
 
@@ -80,14 +81,17 @@ def stack_conffiles(model, inv: Inventory, good: set[str], brief) -> tuple:
             crypt = crypt if crypt is not None else []
             dev = next((d for d in inv.devices.values() if d.kind == "crypt" and d.name == name), None)
             member = inv.devices.get(dev.members[0]) if dev and dev.members else None
-            if it["id"] not in good or member is None or not member.fsuuid:
+            plain = it.get("keyfile") in RANDOM_KEYS
+            source = volume_spec(member, inv) if plain and member is not None else \
+                f"UUID={member.fsuuid}" if member is not None and member.fsuuid else None
+            if it["id"] not in good or source is None:
                 continue
             keyfile = it.get("keyfile") or "none"
             given = it.get("options") or []
             given = given.split(",") if isinstance(given, str) else [str(o) for o in given]
-            options = ",".join(["luks"] + [o for o in given if o and o != "luks"])
-            crypt.append(conffiles.CryptEntry(name, f"UUID={member.fsuuid}", keyfile, options,
-                                              set(member.links) | {member.path}))
+            # a plain mapping has no header: systemd-cryptsetup must not be told "luks" (curtin writes the options)
+            options = ",".join(([] if plain else ["luks"]) + [o for o in given if o and o != "luks"]) or "plain"
+            crypt.append(conffiles.CryptEntry(name, source, keyfile, options, set(member.links) | {member.path}))
         else:
             arrays = arrays if arrays is not None else []
             dev = next((d for d in inv.devices.values() if d.kind == "raid" and d.name == name), None)
@@ -95,6 +99,16 @@ def stack_conffiles(model, inv: Inventory, good: set[str], brief) -> tuple:
             if line:
                 arrays.append(line)
     return crypt, arrays, held
+
+
+def volume_spec(dev, inv: Inventory) -> str:
+    """A name for a volume without a filesystem UUID that survives reboots (curtin's get_volume_id for a plain
+    volume): its partition's PARTUUID, else a /dev/disk/by-id link, else the node."""
+    parent = inv.devices.get(dev.parent or "")
+    pu = next((p.uuid for p in (parent.parts if parent else []) if p.number == dev.number and p.uuid), None)
+    if pu:
+        return f"PARTUUID={pu}"
+    return next((link for link in sorted(dev.links) if link.startswith("/dev/disk/by-id/")), dev.path)
 
 
 def _ensure_partition_nodes(model, inv: Inventory) -> bool:

@@ -85,7 +85,11 @@ class StackOps:
     def op_crypt_open(self, step):
         a = step.args
         keyarg, stdin = self._key(step.item)
-        self.cmd(["cryptsetup", "open", "--type", "luks", *keyarg, self.real(a["volume"]), a["name"]], input=stdin,
+        kind = ["--type", "plain"] if a.get("plain") else ["--type", "luks"]
+        if a.get("plain"):  # plain mode takes its cipher at open time (LUKS keeps it in the header)
+            kind += ["--cipher", a["cipher"]] if a.get("cipher") else []
+            kind += ["--key-size", str(a["keysize"])] if a.get("keysize") else []
+        self.cmd(["cryptsetup", "open", *kind, *keyarg, self.real(a["volume"]), a["name"]], input=stdin,
                  timeout=600)
         return {"mapping": self._settled_node(step.device)}
 

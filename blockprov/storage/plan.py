@@ -616,6 +616,16 @@ class _Planner:
         self.steps.append(Step("ptable", it["id"], st.device, {"ptable": ptable,
                                                               "partitions": [asdict(s) for s in slots]}))
 
+    def mapper_spec(self, fmt: dict) -> str | None:
+        """On a plain dm-crypt mapping with a random key the filesystem (swap) is new on every boot, its UUID
+        too: fstab names the mapping."""
+        from blockprov.storage.plan_stacks import random_key
+
+        vol = self.m.by_id.get(fmt.get("volume") or "")
+        if vol is not None and vol["type"] == "dm_crypt" and random_key(vol):
+            return f"/dev/mapper/{vol.get('dm_name') or vol['id']}"
+        return None
+
     def fstab_step(self) -> None:
         entries = []
         for iid in self.m.order:
@@ -630,7 +640,7 @@ class _Planner:
                             "path": "none" if swap else path, "fstype": fstype,
                             "options": it.get("options") or ("sw" if swap else "defaults"),
                             "freq": str(it.get("freq", 0)), "passno": str(it.get("passno", 0 if swap or fstype in ("xfs", "btrfs", "vfat") else 2 if path != "/" else 1)),
-                            "spec": it.get("spec")})
+                            "spec": it.get("spec") or self.mapper_spec(fmt)})
         waiting = [i for i in self.m.order if self.m.by_id[i]["type"] == "mount" and self.st[i].status == "waiting"]
         if entries or waiting:
             self.steps.append(Step("fstab", "", None, {"entries": entries,

@@ -150,18 +150,36 @@ def do_lvm_partition(p, it: dict) -> None:
            path, new=True)
 
 
+RANDOM_KEYS = ("/dev/urandom", "/dev/random")
+
+
+def random_key(it: dict) -> bool:
+    """A dm_crypt keyed from the random device (curtin's cryptoswap): plain dm-crypt, no header, a new key and
+    so new, empty contents on every open (crypttab opens it at boot; ``swap`` there re-makes the swap)."""
+    return it.get("keyfile") in RANDOM_KEYS
+
+
 def do_dm_crypt(p, it: dict) -> None:
     name = it.get("dm_name") or it["id"]
     vol = _dev(p, it["volume"])
     path = f"/dev/mapper/{name}"
+    what = "plain dm-crypt mapping" if random_key(it) else "LUKS mapping"
     existing = next((d for d in p.inv.devices.values() if d.kind == "crypt" and d.name == name), None)
     if existing is not None:
         return _verdict(p, it, existing.path, {"volume": vol}, {"volume": (existing.members or [None])[0]},
-                        f"LUKS mapping {name}")
+                        f"{what} {name}")
     held = next((d for d in p.inv.devices.values() if d.kind == "crypt" and vol in d.members), None)
     if held is not None:
         return p.mark(it, "conflict" if it.get("preserve") else "refused",
                       f"{vol} is already open as {held.name}, not {name}", path)
+    if random_key(it):
+        # nothing on the volume survives an open with a new key: it must be new, blank, or wiped (as for LUKS);
+        # with preserve there is nothing to verify but the mapping, which is opened again
+        if not it.get("preserve") and not _claim(p, it, [it["volume"]], "plain dm-crypt", path):
+            return None
+        p.add_step("crypt-open", it["id"], path, name=name, volume=vol, plain=True, cipher=it.get("cipher"),
+                   keysize=it.get("keysize"))
+        return p.mark(it, "create", f"plain dm-crypt on {vol} with a random key, opened as {name}", path, new=True)
     dev = p.inv.devices.get(vol or "")
     if not p.st[it["volume"]].new and dev is not None and dev.fstype == "crypto_LUKS":
         p.add_step("crypt-open", it["id"], path, name=name, volume=vol)

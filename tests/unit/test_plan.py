@@ -389,3 +389,19 @@ def test_a_partition_with_wipe_is_replaced_unless_it_is_in_use_or_a_logical():
                    Device("/dev/vdb5", kind="part", size=G, parent="/dev/vdb", number=5))
     ip = next(i for i in plan(model(items, 2), inv).items if i.id == "l5")
     assert ip.status == "refused" and "logical or extended" in ip.reason
+
+
+def test_cryptoswap_is_plain_dm_crypt_named_by_its_mapping_in_fstab():
+    """curtin's cryptoswap: keyfile /dev/urandom is plain dm-crypt (no luksFormat), opened with a new key, swap
+    made on it; fstab names /dev/mapper/NAME (the swap's UUID changes every boot)."""
+    items = [{"id": "d0", "type": "disk", "serial": "S0", "ptable": "msdos"},
+             {"id": "p1", "type": "partition", "device": "d0", "number": 1, "offset": "1M", "size": "19M",
+              "flag": "swap"},
+             {"id": "c1", "type": "dm_crypt", "volume": "p1", "dm_name": "cryptoswap-x", "keyfile": "/dev/urandom",
+              "options": ["swap", "initramfs"]},
+             {"id": "f1", "type": "format", "volume": "c1", "fstype": "swap"},
+             {"id": "m1", "type": "mount", "device": "f1", "path": "none"}]
+    p = plan(model(items, 2), disk_inv(Device("/dev/vdb", size=200 * MiB, serial="S0")))
+    assert [(s.op, s.args.get("plain")) for s in p.steps if s.item == "c1" and s.op != "wipe"] == [("crypt-open", True)]
+    fstab = next(s for s in p.steps if s.op == "fstab")
+    assert fstab.args["entries"][0]["spec"] == "/dev/mapper/cryptoswap-x"

@@ -358,6 +358,64 @@ def test_4d_keyfile_luks_lvm_wipe_then_preserved(guest):
     report("VM scenario 4d (LUKS2 with a keyfile + LVM, LV wiped after create): ok; re-run and preserve: all ok")
 
 
+def test_4f_cryptoswap_and_online_ext4_grow(guest):
+    """curtin's test_cryptoswap: a 19 MiB swap partition (type 82) under plain dm-crypt keyed from /dev/urandom,
+    swap on the mapping; crypttab as curtin writes it (name, volume, /dev/urandom, swap,initramfs), the mapping
+    PLAIN, the swap active; a re-run does nothing. Then a mounted ext4 grown online (resize: true), which the host
+    tier cannot show where containers drop CAP_SYS_RESOURCE."""
+    g = guest
+    g.plug(g.new_disk("cs-1", "200M"))
+    g.plug(g.new_disk("gr-1", "1G"))
+    g.run(["udevadm", "settle"])
+    items = [{"id": "cd", "type": "disk", "serial": "cs-1", "ptable": "msdos"},
+             {"id": "cp", "type": "partition", "device": "cd", "number": 1, "offset": "1M", "size": "19M",
+              "flag": "swap"},
+             {"id": "cc", "type": "dm_crypt", "volume": "cp", "dm_name": "cryptoswap-vm", "keyfile": "/dev/urandom",
+              "options": ["swap", "initramfs"]},
+             {"id": "cf", "type": "format", "volume": "cc", "fstype": "swap"},
+             {"id": "cm", "type": "mount", "device": "cf", "path": "none"}]
+    g.write("/root/cs.yaml", storage_doc(items))
+    rc, rep = apply(g, "/root/cs.yaml", "/mnt/cs")
+    assert rc == 0 and {i["status"] for i in rep["items"]} == {"done"}, rep["items"]
+    disk = by_serial(g, "cs-1")
+    pt = json.loads(g.run(["sfdisk", "--json", disk]).stdout)["partitiontable"]["partitions"]
+    assert [(p["start"] * 512, p["size"] * 512, p["type"]) for p in pt] == [(1 << 20, 19 << 20, "82")]
+    tokens = g.run(["cat", "/mnt/cs/etc/crypttab"]).stdout.split()
+    partuuid = g.run(["blkid", "-p", "-o", "value", "-s", "PART_ENTRY_UUID", disk + "1"]).stdout.strip()
+    assert tokens == ["cryptoswap-vm", f"PARTUUID={partuuid}", "/dev/urandom", "swap,initramfs"], tokens
+    st = dict(ln.strip().split(":", 1) for ln in g.run(["cryptsetup", "status", "cryptoswap-vm"]).stdout.splitlines()
+              if ":" in ln)
+    assert st["type"].strip() == "PLAIN", st
+    node = by_link(g, "/dev/mapper/cryptoswap-vm")
+    assert node in g.run(["cat", "/proc/swaps"]).stdout
+    fstab = [ln.split() for ln in g.run(["cat", "/mnt/cs/etc/fstab"]).stdout.splitlines() if "swap" in ln]
+    assert fstab and fstab[0][0] == "/dev/mapper/cryptoswap-vm", fstab
+    check_rerun(g, "/root/cs.yaml", "/mnt/cs", ["/mnt/cs/etc/fstab", "/mnt/cs/etc/crypttab"])
+    g.run(["swapoff", node])
+    g.run(["cryptsetup", "close", "cryptoswap-vm"])
+
+    grow = [{"id": "gd", "type": "disk", "serial": "gr-1", "ptable": "gpt"},
+            {"id": "gp", "type": "partition", "device": "gd", "number": 1, "size": "300M"},
+            {"id": "gf", "type": "format", "volume": "gp", "fstype": "ext4"},
+            {"id": "gm", "type": "mount", "device": "gf", "path": "/g"}]
+    g.write("/root/grow.yaml", storage_doc(grow))
+    rc, rep = apply(g, "/root/grow.yaml", "/mnt/gr")
+    assert rc == 0, rep
+    g.run(["sh", "-c", "head -c 4M /dev/urandom > /mnt/gr/g/data && sha256sum /mnt/gr/g/data > /root/grow.sum"])
+    grown = [dict(it, preserve=True) for it in grow]
+    grown[1].update(size="900M", resize=True)
+    g.write("/root/grow2.yaml", storage_doc(grown))
+    rc, rep = apply(g, "/root/grow2.yaml", "/mnt/gr")
+    assert rc == 0 and {i["id"]: i["status"] for i in rep["items"]}["gp"] == "done", rep["items"]
+    size = int(g.run(["df", "--output=size", "-B1", "/mnt/gr/g"]).stdout.split()[-1])
+    assert size > 800 << 20, size
+    g.run(["sha256sum", "-c", "/root/grow.sum"])
+    check_rerun(g, "/root/grow2.yaml", "/mnt/gr", ["/mnt/gr/etc/fstab"])
+    g.run(["umount", "/mnt/gr/g"])
+    report("VM scenario 4f (curtin's cryptoswap: plain dm-crypt from /dev/urandom, swap; a mounted ext4 grown "
+           "online by resize: true): ok; re-runs all ok")
+
+
 def md_export(g, dev: str) -> dict:
     return dict(ln.split("=", 1) for ln in g.run(["mdadm", "--detail", "--export", dev]).stdout.split())
 

@@ -357,3 +357,46 @@ def test_wiping(loops, tmp_path, ptable):
             assert (first, last) == (expected[n], expected[n]), n
     rc, rep = c2.run(tmp_path)
     assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
+
+
+def test_device_action(loops, tmp_path):
+    """curtin's test_device_action: a ``device`` item (a block device named by path) partitioned like a disk."""
+    dev = attach(loops, "10M")
+    c = Builder(2)
+    c.add(type="device", path=dev, ptable="gpt", id="id0")
+    c.disk = c.config[-1]
+    c.add_part(MiB, number=1, offset=f"{MiB}B")
+    rc, rep = c.run(tmp_path)
+    assert rc == 0, rep
+    assert table(dev) == [(1, MiB, MiB)]
+
+
+@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("ptable,flag,ptype", [("msdos", "swap", "82"),
+                                               ("gpt", "msftres", "E3C9E316-0B5C-4DB8-817D-F92DF00215AE")])
+def test_swap_and_msftres_types(loops, tmp_path, version, ptable, flag, ptype):
+    """curtin's test_swap (msdos type 82, not bootable) and test_msftres (GPT Microsoft reserved)."""
+    dev = attach(loops, "20M")
+    c = Builder(version)
+    c.add_disk(dev, ptable)
+    c.add_part(MiB, number=1, offset=f"{MiB}B", flag=flag)
+    rc, rep = c.run(tmp_path)
+    assert rc == 0, rep
+    assert types(dev) == [(1, MiB, MiB, ptype, False)]
+    c.rerun_preserved(tmp_path)
+
+
+def test_quick_zero_loop(loops, tmp_path):
+    """curtin's test_quick_zero_loop: 18 one-MiB partitions on a disk with ``wipe: superblock-recursive``, applied
+    five times; the table is the same each time (blockprov wipes once, then verifies)."""
+    dev = attach(loops, "20M")
+    c = Builder(2)
+    c.add_disk(dev, "gpt", wipe="superblock-recursive")
+    for i in range(1, 19):
+        c.add_part(MiB, number=i, offset=f"{i * MiB}B")
+    for run in range(5):
+        rc, rep = c.run(tmp_path)
+        assert rc == 0, rep
+        assert table(dev) == [(i, i * MiB, MiB) for i in range(1, 19)]
+        if run:
+            assert set(statuses(rep).values()) == {"ok"}, rep
