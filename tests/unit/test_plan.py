@@ -405,3 +405,15 @@ def test_cryptoswap_is_plain_dm_crypt_named_by_its_mapping_in_fstab():
     assert [(s.op, s.args.get("plain")) for s in p.steps if s.item == "c1" and s.op != "wipe"] == [("crypt-open", True)]
     fstab = next(s for s in p.steps if s.op == "fstab")
     assert fstab.args["entries"][0]["spec"] == "/dev/mapper/cryptoswap-x"
+
+
+def test_zpool_and_zfs_are_unsupported_not_silently_skipped():
+    """curtin's zfs cases (zfs_luks_keystore): validated and planned, `unsupported`, no step."""
+    items = [{"id": "d0", "type": "disk", "serial": "S0", "ptable": "gpt"},
+             {"id": "p1", "type": "partition", "device": "d0", "number": 1, "size": "1G"},
+             {"id": "z", "type": "zpool", "pool": "tank", "vdevs": ["p1"], "mountpoint": "/"},
+             {"id": "zf", "type": "zfs", "pool": "z", "volume": "/home"}]
+    p = plan(model(items, 2), disk_inv(Device("/dev/vdb", size=10 * G, serial="S0")))
+    st = statuses(p)
+    assert st["z"] == "unsupported" and st["zf"] in ("unsupported", "blocked")
+    assert not [s for s in p.steps if s.item in ("z", "zf")]

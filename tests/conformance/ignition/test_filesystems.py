@@ -215,3 +215,78 @@ def test_no_device(tmp_path):
         {"id": "f1", "type": "format", "volume": "p1", "fstype": "ext4"}], 2)
     rc, rep = apply(cfg, tmp_path / "root")
     assert statuses(rep) == {"d0": "waiting", "p1": "waiting", "f1": "waiting"}, rep
+
+
+def test_mount_options(loops, tmp_path):
+    """filesystem.mount.options: an existing btrfs mounted with noexec and subvolid=5; fstab carries them."""
+    dev = disk_with_partition(loops)
+    p1 = dev + "p1"
+    sh("mkfs.btrfs", "-q", p1)
+    root = tmp_path / "root"
+    cfg = write_config(tmp_path / "c.yaml", [
+        {"id": "d0", "type": "disk", "path": dev, "ptable": "gpt", "preserve": True},
+        {"id": "p1", "type": "partition", "device": "d0", "number": 1, "preserve": True},
+        {"id": "f1", "type": "format", "volume": "p1", "fstype": "btrfs"},
+        {"id": "m1", "type": "mount", "device": "f1", "path": "/tmp0", "options": "noexec,subvolid=5"}], 2)
+    run_twice(cfg, root)
+    opts = sh("findmnt", "-n", "-o", "OPTIONS", str(root / "tmp0")).stdout
+    assert "noexec" in opts.split(",") and "subvolid=5" in opts.split(","), opts
+    line = next(x for x in (root / "etc/fstab").read_text().splitlines() if "/tmp0" in x)
+    assert line.split()[3] == "noexec,subvolid=5"
+    sh("umount", str(root / "tmp0"))
+
+
+def test_negative_mount_with_invalid_options_fails_and_is_not_in_fstab(loops, tmp_path):
+    """filesystem.mount.invalidoptions: the mount fails, the run says so (exit 1), and no fstab line is written
+    for a mount that does not work."""
+    dev = disk_with_partition(loops)
+    p1 = dev + "p1"
+    sh("mkfs.ext4", "-q", p1)
+    root = tmp_path / "root"
+    cfg = write_config(tmp_path / "c.yaml", [
+        {"id": "d0", "type": "disk", "path": dev, "ptable": "gpt", "preserve": True},
+        {"id": "p1", "type": "partition", "device": "d0", "number": 1, "preserve": True},
+        {"id": "f1", "type": "format", "volume": "p1", "fstype": "ext4"},
+        {"id": "m1", "type": "mount", "device": "f1", "path": "/tmp0", "options": "doesnotexist"}], 2)
+    rc, rep = apply(cfg, root)
+    assert rc == 1 and statuses(rep)["m1"] == "failed", rep
+    fstab = root / "etc/fstab"
+    assert not fstab.exists() or "/tmp0" not in fstab.read_text()
+    assert mounted_at(root / "tmp0") is None
+
+
+def test_negative_a_mount_path_through_a_symlink_is_refused(loops, tmp_path):
+    """filesystem.pathusessymlinks: /tmp0 in the target is a link to /; nothing is mounted through it, nothing
+    written (exit 2 before any write, the mount point named)."""
+    dev = disk_with_partition(loops)
+    p1 = dev + "p1"
+    sh("mkfs.ext4", "-q", p1)
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "tmp0").symlink_to("/")
+    before = Path(loops.image(dev)).read_bytes()
+    cfg = write_config(tmp_path / "c.yaml", [
+        {"id": "d0", "type": "disk", "path": dev, "ptable": "gpt", "preserve": True},
+        {"id": "p1", "type": "partition", "device": "d0", "number": 1, "preserve": True},
+        {"id": "f1", "type": "format", "volume": "p1", "fstype": "ext4", "preserve": True},
+        {"id": "m1", "type": "mount", "device": "f1", "path": "/tmp0"}], 2)
+    rc, rep = apply(cfg, root)
+    assert rc == 2, rep
+    assert mounted_at(Path("/")) != p1 and mounted_at(root / "tmp0") is None
+    assert Path(loops.image(dev)).read_bytes() == before
+
+
+def test_negative_a_mount_without_a_filesystem_is_invalid(tmp_path):
+    """filesystem.erase.block.device.invalidoptions: a mount path with no filesystem to mount (Ignition: format
+    none with a path) is refused by validation with the JSON path and the item id, exit 2."""
+    import subprocess
+    import sys
+
+    cfg = write_config(tmp_path / "c.yaml", [
+        {"id": "d0", "type": "disk", "path": "/dev/loop-none", "ptable": "gpt", "preserve": True},
+        {"id": "p1", "type": "partition", "device": "d0", "number": 1, "preserve": True},
+        {"id": "m1", "type": "mount", "device": "p1", "path": "/tmp0"}], 2)
+    res = subprocess.run([sys.executable, "-m", "blockprov", "storage", "validate", str(cfg)], capture_output=True,
+                         text=True)
+    assert res.returncode == 2, res
+    assert "m1" in res.stdout + res.stderr and "$.storage.config[2].device" in res.stdout + res.stderr, res
