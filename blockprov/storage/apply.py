@@ -50,8 +50,7 @@ def fstab_entries(step: planner.Step | None, inv: Inventory, failed: dict[str, s
                 aliases.add(f"UUID={dev.fsuuid}")
             if dev.label:
                 aliases.add(f"LABEL={dev.label}")
-            parent = inv.devices.get(dev.parent or "")
-            pu = next((p.uuid for p in (parent.parts if parent else []) if p.number == dev.number and p.uuid), None)
+            pu = partuuid(dev, inv)
             if pu:
                 aliases.add(f"PARTUUID={pu}")
             # no filesystem UUID blkid will vouch for (an ambivalent device): the partition's, then the node
@@ -101,11 +100,22 @@ def stack_conffiles(model, inv: Inventory, good: set[str], brief) -> tuple:
     return crypt, arrays, held
 
 
+def partuuid(dev, inv: Inventory) -> str | None:
+    """The PARTUUID udev links and fstab accept: a GPT entry's GUID, or on an MBR disk the disk id and the
+    partition number (blkid's PART_ENTRY_UUID, ``8d4a5de3-01``)."""
+    parent = inv.devices.get(dev.parent or "")
+    if parent is None or dev.number is None:
+        return None
+    pu = next((p.uuid for p in parent.parts if p.number == dev.number and p.uuid), None)
+    if pu is None and parent.ptable == "msdos" and parent.ptuuid:
+        pu = f"{parent.ptuuid.removeprefix('0x')}-{dev.number:02x}"
+    return pu
+
+
 def volume_spec(dev, inv: Inventory) -> str:
     """A name for a volume without a filesystem UUID that survives reboots (curtin's get_volume_id for a plain
     volume): its partition's PARTUUID, else a /dev/disk/by-id link, else the node."""
-    parent = inv.devices.get(dev.parent or "")
-    pu = next((p.uuid for p in (parent.parts if parent else []) if p.number == dev.number and p.uuid), None)
+    pu = partuuid(dev, inv)
     if pu:
         return f"PARTUUID={pu}"
     return next((link for link in sorted(dev.links) if link.startswith("/dev/disk/by-id/")), dev.path)

@@ -93,6 +93,10 @@ class StackOps:
                  timeout=600)
         return {"mapping": self._settled_node(step.device)}
 
+    def op_crypt_plain(self, step):
+        """Plain dm-crypt with a random key (cryptoswap): made anew by every open."""
+        return self.op_crypt_open(step)
+
     # -- bcache -------------------------------------------------------------------
     def op_bcache_create(self, step):
         a = step.args

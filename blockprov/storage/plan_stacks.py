@@ -177,7 +177,8 @@ def do_dm_crypt(p, it: dict) -> None:
         # with preserve there is nothing to verify but the mapping, which is opened again
         if not it.get("preserve") and not _claim(p, it, [it["volume"]], "plain dm-crypt", path):
             return None
-        p.add_step("crypt-open", it["id"], path, name=name, volume=vol, plain=True, cipher=it.get("cipher"),
+        # not "crypt-open": that op brings up what exists before planning (apply's activation pass)
+        p.add_step("crypt-plain", it["id"], path, name=name, volume=vol, plain=True, cipher=it.get("cipher"),
                    keysize=it.get("keysize"))
         return p.mark(it, "create", f"plain dm-crypt on {vol} with a random key, opened as {name}", path, new=True)
     dev = p.inv.devices.get(vol or "")

@@ -402,7 +402,7 @@ def test_cryptoswap_is_plain_dm_crypt_named_by_its_mapping_in_fstab():
              {"id": "f1", "type": "format", "volume": "c1", "fstype": "swap"},
              {"id": "m1", "type": "mount", "device": "f1", "path": "none"}]
     p = plan(model(items, 2), disk_inv(Device("/dev/vdb", size=200 * MiB, serial="S0")))
-    assert [(s.op, s.args.get("plain")) for s in p.steps if s.item == "c1" and s.op != "wipe"] == [("crypt-open", True)]
+    assert [(s.op, s.args.get("plain")) for s in p.steps if s.item == "c1" and s.op != "wipe"] == [("crypt-plain", True)]
     fstab = next(s for s in p.steps if s.op == "fstab")
     assert fstab.args["entries"][0]["spec"] == "/dev/mapper/cryptoswap-x"
 

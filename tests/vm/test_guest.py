@@ -376,11 +376,13 @@ def test_4f_cryptoswap_and_online_ext4_grow(guest):
              {"id": "cm", "type": "mount", "device": "cf", "path": "none"}]
     g.write("/root/cs.yaml", storage_doc(items))
     rc, rep = apply(g, "/root/cs.yaml", "/mnt/cs")
-    assert rc == 0 and {i["status"] for i in rep["items"]} == {"done"}, rep["items"]
+    assert rc == 0 and {i["status"] for i in rep["items"]} == {"done"}, "\n".join(
+        [f"{i['id']} {i['status']}: {i['reason']}" for i in rep["items"]] + [json.dumps(c) for c in rep.get("commands", [])])
     disk = by_serial(g, "cs-1")
     pt = json.loads(g.run(["sfdisk", "--json", disk]).stdout)["partitiontable"]["partitions"]
     assert [(p["start"] * 512, p["size"] * 512, p["type"]) for p in pt] == [(1 << 20, 19 << 20, "82")]
-    tokens = g.run(["cat", "/mnt/cs/etc/crypttab"]).stdout.split()
+    tokens = [ln for ln in g.run(["cat", "/mnt/cs/etc/crypttab"]).stdout.splitlines()
+              if ln.strip() and not ln.startswith("#")][0].split()
     partuuid = g.run(["blkid", "-p", "-o", "value", "-s", "PART_ENTRY_UUID", disk + "1"]).stdout.strip()
     assert tokens == ["cryptoswap-vm", f"PARTUUID={partuuid}", "/dev/urandom", "swap,initramfs"], tokens
     st = dict(ln.strip().split(":", 1) for ln in g.run(["cryptsetup", "status", "cryptoswap-vm"]).stdout.splitlines()
