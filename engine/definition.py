@@ -88,7 +88,7 @@ def validate(doc) -> list[Problem]:
     problems += _duplicates(doc.get("files"), "path", "$.files")
     if doc.get("nics"):
         from blockprov.net.model import NetConfigError
-        from blockprov.net.parse import from_ovirt
+        from blockprov.net.ovirt import from_ovirt
 
         try:
             from_ovirt({"nics": doc["nics"]}, {})

@@ -160,8 +160,8 @@ def network_v1(d: dict) -> dict:
             if nic.get("ipv6_gateway"):
                 s["gateway"] = nic["ipv6_gateway"]
             subs.append(s)
-        if proto6 == "static":
-            it["accept-ra"] = False
+        if proto6 in ("static", "dhcp"):  # as cloud-init's network_data.json conversion sets it
+            it["accept-ra"] = proto6 == "dhcp"
         if nic.get("on_boot") is False:
             subs[:] = [{**s, "control": "manual"} for s in subs] or [{"type": "manual", "control": "manual"}]
         cfg.append(it)

@@ -70,8 +70,14 @@ def render_for(paths, cfg: dict, doc, form, nics, renderer: str | None = None):
                          "or network_data.json")
     if form in ("v1", "v2") and isinstance(doc, dict) and isinstance(doc.get("network"), dict):
         doc = doc["network"]
-    net = parse.fallback([n.name for n in nics if n.physical]) if doc is None \
-        else parse.parse(doc, None if form in (None, "v1", "v2") else form, observe.macs(nics))
+    if doc is None:
+        net = parse.fallback([n.name for n in nics if n.physical])
+    else:
+        try:
+            net = parse.parse(doc, None if form in (None, "v1", "v2") else form, observe.macs(nics))
+        except parse.NetConfigError as exc:  # not a network config at all: the instance still gets DHCP
+            net = parse.fallback([n.name for n in nics if n.physical])
+            net.errors.append(f"{exc}; DHCP on the first NIC instead")
     routed = policy.apply(net, opts.get("policy_routing", "auto"), opts.get("primary"))
     if renderer is None:
         order = opts.get("renderers") or list(RENDERERS)
@@ -134,9 +140,11 @@ def handle(ctx, args):
     msg = f"{net.source or 'network'} config from {where} rendered for {renderer}: " \
           f"{len(written)} written, {len(removed)} removed, {len(files) - len(written)} unchanged"
     up, failures = _bring_up(ctx, cfg, renderer, changed)
-    if failures:
-        raise ModuleWarning(msg + "; bring-up failed: " + "; ".join(failures))
-    return msg + (f"; brought up {', '.join(up)}" if up else "")
+    problems = [f"left out: {e}" for e in net.errors] + [f"bring-up failed: {f}" for f in failures]
+    notes = "".join(f"; {w}" for w in net.warnings)
+    if problems:  # everything valid is rendered; what is not is named by its JSON path
+        raise ModuleWarning(msg + notes + "; " + "; ".join(problems))
+    return msg + notes + (f"; brought up {', '.join(up)}" if up else "")
 
 
 def _bring_up(ctx, cfg, renderer, changed) -> tuple[list[str], list[str]]:

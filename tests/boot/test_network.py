@@ -117,15 +117,33 @@ def test_fallback_is_dhcp_on_the_first_physical_nic(root):
     assert "DHCP=ipv4" in files["etc/systemd/network/10-blockprov-ens3.network"]
 
 
-def test_bad_network_config_is_named_and_nothing_written(root):
+def test_a_bad_item_is_named_the_rest_is_rendered_and_the_primary_nic_gets_dhcp(root):
+    """issue 20: one odd item never leaves an instance without network. The bad address is named by its JSON path
+    (a warning: the boot goes on), the primary NIC eth0 falls back to DHCP and eth1 is rendered as given."""
     make_target(root, "eni")
     nocloud_seed(root, "instance-id: i-1\n",
                  network_config="version: 1\nconfig:\n - {type: physical, name: eth0, subnets: [{type: static, "
-                                "address: 10.0.0.300/24}]}\n")
+                                "address: 10.0.0.300/24}]}\n"
+                                " - {type: physical, name: eth1, subnets: [{type: static, address: 10.1.0.5/24}]}\n")
     res = bp(root, "boot")
-    assert res.returncode == 1
-    assert "network: $.config[0].subnets[0].address: '10.0.0.300/24' is not an address" in res.stderr
-    assert ours(root) == {}
+    assert res.returncode == 0, res.stderr
+    assert "$.config[0].subnets[0].address: '10.0.0.300/24' is not an address" in res.stderr
+    text = ours(root)["etc/network/interfaces.d/50-blockprov.cfg"]
+    assert "iface eth0 inet dhcp" in text and "address 10.1.0.5/24" in text
+    status = json.loads(bp(root, "status", "--json").stdout)
+    assert "10.0.0.300/24" in json.dumps(status)
+
+
+def test_a_document_that_is_no_network_config_still_gives_dhcp(root):
+    make_target(root, "eni")
+    (root / "sys/class/net/ens3").mkdir(parents=True)
+    (root / "sys/class/net/ens3/address").write_text("52:54:00:00:00:03\n")
+    (root / "sys/class/net/ens3/device").mkdir()
+    nocloud_seed(root, "instance-id: i-1\n", network_config="version: 7\n")
+    res = bp(root, "boot")
+    assert res.returncode == 0, res.stderr
+    assert "'v7' is not v1, v2, openstack or ovirt" in res.stderr
+    assert "iface ens3 inet dhcp" in ours(root)["etc/network/interfaces.d/50-blockprov.cfg"]
 
 
 def test_no_renderer_is_a_warning_not_a_guess(root):

@@ -91,7 +91,8 @@ def test_ovirt_config_drive_boot(tmp_path, loops):
     eni = (root / "etc/network/interfaces.d/50-blockprov.cfg").read_text()
     for line in ("auto eth0", "iface eth0 inet static", "address 192.168.100.20/24", "gateway 192.168.100.1",
                  "iface eth0 inet6 static", "address 2001:db8:100::20/64", "gateway 2001:db8:100::1",
-                 "dns-nameservers 192.168.100.2 2001:db8:100::2"):
+                 "iface lo inet loopback\n    dns-nameservers 192.168.100.2",
+                 "iface lo inet6 loopback\n    dns-nameservers 2001:db8:100::2"):  # system-wide, as cloud-init writes
         assert line in eni, line
     assert (root / "etc/systemd/network/10-blockprov-eth0.link").read_text().count("56:6f:1a:2b:00:01") == 1
     # the injected file

@@ -12,7 +12,8 @@ from dataclasses import asdict
 import pytest
 import yaml
 
-from blockprov.net.parse import from_ovirt, parse as parse_net
+from blockprov.net.ovirt import from_ovirt
+from blockprov.net.parse import parse as parse_net
 from blockprov.paths import Paths
 from blockprov.refresh import compose
 from blockprov.sources import Context, azure, configdrive, media, nocloud

@@ -6,7 +6,8 @@ from dataclasses import asdict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blockprov.net.parse import from_ovirt, parse
+from blockprov.net.ovirt import from_ovirt
+from blockprov.net.parse import parse
 from blockprov_engine import definition, render
 
 v4 = st.integers(1, 2**24 - 2).map(lambda n: str(ipaddress.IPv4Address((10 << 24) + n)))
