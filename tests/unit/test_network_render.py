@@ -235,3 +235,23 @@ def test_networkd_and_netplan_outputs_carry_the_same_settings(case, tmp_path):
                               if k.endswith((".network", ".netdev", ".link"))})
     via_netplan = networkd_settings(netplan_generate(netplan.render(net, passthrough=False)[netplan.PATH], tmp_path))
     assert ours == via_netplan
+
+
+def test_system_wide_nameservers_go_where_cloud_init_puts_them_and_none_is_lost():
+    """cloud-init's rule: on each interface with static addresses and no DNS of its own; docs/network.md N8: when
+    no interface qualifies (all DHCP), on the first one, and for networkd also in resolved.conf."""
+    static = parse.parse({"version": 1, "config": [
+        {"type": "physical", "name": "eth0", "subnets": [{"type": "static", "address": "10.0.0.2/24"}]},
+        {"type": "physical", "name": "eth1", "subnets": [{"type": "static", "address": "10.1.0.2/24",
+                                                          "dns_nameservers": ["10.1.0.1"]}]},
+        {"type": "nameserver", "address": ["9.9.9.9"], "search": ["example.org"]}]})
+    assert static.dns_for(static.get("eth0")) == (["9.9.9.9"], ["example.org"])
+    assert static.dns_for(static.get("eth1")) == (["10.1.0.1"], [])
+    dhcp = parse.parse({"version": 1, "config": [
+        {"type": "physical", "name": "eth0", "subnets": [{"type": "dhcp"}]},
+        {"type": "physical", "name": "eth1", "subnets": [{"type": "dhcp"}]},
+        {"type": "nameserver", "address": ["9.9.9.9"]}]})
+    assert dhcp.dns_for(dhcp.get("eth0")) == (["9.9.9.9"], []) and dhcp.dns_for(dhcp.get("eth1")) == ([], [])
+    files = networkd.render(dhcp)
+    assert "DNS=9.9.9.9" in files[networkd.RESOLVED] and "DNS=9.9.9.9" in files[f"{networkd.DIR}/{networkd.PREFIX}eth0.network"]
+    assert "dns-nameservers 9.9.9.9" in eni.render(dhcp)[eni.PATH].split("auto eth0")[0]  # on lo
