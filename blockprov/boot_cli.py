@@ -106,6 +106,10 @@ def cmd_single(paths: Paths, args) -> int:
         runner.close()
     if outcome == "skipped":
         print(f"{name}: already ran ({freq or 'module default frequency'}); use --frequency always to force")
+    for line in res.done:
+        print(line)
+    for w in res.warnings:
+        print(f"{name}: warning: {w.removeprefix(name + ': ')}", file=sys.stderr)
     for e in res.errors:
         print(f"{name}: error: {e}", file=sys.stderr)
     return EXIT_FAIL if res.errors else EXIT_OK

@@ -27,6 +27,7 @@ class StageResult:
     stage: str
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)  # "module: what it did", for modules that say
 
 
 class OutputLog:
@@ -321,6 +322,7 @@ class Runner:
                 if msg:
                     out.description = f"{ent.name}: {msg}"
                     self.log(f"{name}: {msg}")
+                    res.done.append(f"{ent.name}: {msg}")
         semaphores.mark(self.paths, sd.instance_id, ent.name, freq)
         if inputs.get(ent.name) != digest:
             inputs[ent.name] = digest

@@ -57,6 +57,8 @@ def commands(activator: str, changed: list[Iface]) -> list[list[str]]:
 
 def bring_up(activator: str, changed: list[Iface]) -> list[str]:
     """Run the commands; return the failures (one line each). A rule delete that finds nothing is fine."""
+    if activator == "networkd":
+        return _networkd(changed)
     failed = []
     for argv in commands(activator, changed):
         tolerant = argv[:2] == ["ifdown", "--force"] or (argv[0] == "ip" and "del" in argv)
@@ -64,3 +66,24 @@ def bring_up(activator: str, changed: list[Iface]) -> list[str]:
         if r.returncode and not tolerant:
             failed.append(f"{' '.join(argv)}: exit {r.returncode}: {(r.stderr or r.stdout).strip()}")
     return failed
+
+
+def _networkd(changed: list[Iface]) -> list[str]:
+    """``networkctl reload`` creates new netdevs (bonds, VLANs: networkd configures them as they appear) and
+    reconfigures links whose files changed; ``reconfigure`` then the links that exist. Without D-Bus (minimal
+    images) networkctl cannot reach networkd: restarting the service does the same."""
+    import os
+
+    r = run(["networkctl", "reload"], check=False, timeout=120)
+    if r.returncode and "bus" in (r.stderr + r.stdout).lower():
+        r = run(["systemctl", "restart", "systemd-networkd.service"], check=False, timeout=120)
+        return [] if r.returncode == 0 else [f"systemctl restart systemd-networkd.service: exit {r.returncode}: "
+                                             f"{(r.stderr or r.stdout).strip()}"]
+    if r.returncode:
+        return [f"networkctl reload: exit {r.returncode}: {(r.stderr or r.stdout).strip()}"]
+    present = [i.name for i in changed if os.path.exists(f"/sys/class/net/{i.name}")]
+    if not present:
+        return []
+    r = run(["networkctl", "reconfigure", *present], check=False, timeout=120)
+    return [] if r.returncode == 0 else [f"networkctl reconfigure {' '.join(present)}: exit {r.returncode}: "
+                                         f"{(r.stderr or r.stdout).strip()}"]

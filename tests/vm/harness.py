@@ -201,6 +201,13 @@ class Guest:
                      serial=disk.serial, bus=port)
         disk.plugged, disk.port = True, port
 
+    def plug_nic(self, mac: str, ident: str) -> None:
+        """Hotplug a virtio NIC with this MAC, connected to nothing (a hub of its own)."""
+        port = self.free_ports.pop(0)
+        self.qmp.cmd("netdev_add", type="hubport", id=f"net-{ident}", hubid=int(port[2:]) + 100)
+        self.qmp.cmd("device_add", driver="virtio-net-pci", id=f"nic-{ident}", netdev=f"net-{ident}", mac=mac,
+                     bus=port)
+
     def unplug(self, disk: Disk, timeout: float = 30) -> None:
         self.qmp.cmd("device_del", id=f"dev-{disk.serial}")
         end = time.monotonic() + timeout

@@ -10,7 +10,9 @@ built from this checkout. The scenarios run in order on one guest to keep CI tim
    (4c) vfat and iso9660 mounts; (4d) LUKS2 with a keyfile + LVM with an LV wipe, then preserved;
    (4e) raid1 with a spare on whole disks, stopped and assembled again;
 5. the preserved raid stack, stopped and brought up layer by layer; then after a member disk was replaced:
-   `conflict`, nothing written.
+   `conflict`, nothing written;
+6. nova's bond shape (network_data.json: an unnamed bond of two NICs given by MAC, a VLAN on it, IPv4+IPv6):
+   two NICs hotplugged, the network module renders and brings up the bond and the VLAN (issue 20).
 """
 
 import copy
@@ -524,3 +526,47 @@ def test_5_preserved_stack_with_a_replaced_member_is_a_conflict(guest):
            f"member replaced: conflict as expected: "
            f"{items['mddevice']['reason']}; nothing written")
 
+
+
+def test_6_nova_bond_and_vlan_come_up(guest):
+    """The network module, fed nova's bond shape, brings up a real 802.3ad bond of two NICs with its MAC and a VLAN
+    on it with its MAC and addresses: as ``ip -d link`` and ``ip addr`` in the guest show them."""
+    from tests.boot.test_nova_bond import BOND_MAC, MAC0, MAC1, NETWORK_DATA, VLAN_MAC
+
+    g = guest
+    g.plug_nic(MAC0, "bond-a")
+    g.plug_nic(MAC1, "bond-b")
+    g.run(["udevadm", "settle"])
+    g.write("/etc/blockprov/blockprov.cfg.d/90-vm-bond.cfg", yaml.safe_dump({"network": NETWORK_DATA}))
+    r = g.run(["blockprov", "single", "--name", "network"], timeout=300, check=False)
+    assert r.rc == 0, r.stdout + r.stderr
+    assert "left out" not in r.stdout + r.stderr, r.stdout + r.stderr
+
+    def link(name: str) -> dict | None:
+        out = g.run(["ip", "-d", "-j", "link", "show", name], check=False)
+        return json.loads(out.stdout)[0] if out.rc == 0 and out.stdout.strip() else None
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        bond, vlan = link("bond0"), link("bond0.100")
+        members = json.loads(g.run(["ip", "-j", "link", "show", "master", "bond0"], check=False).stdout or "[]")
+        if bond and vlan and len(members) == 2:
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError(r.stdout + r.stderr + g.run(["sh", "-c", "ip -d link; networkctl list; "
+                                                          "ls /etc/systemd/network; journalctl -u systemd-networkd "
+                                                          "-n 30 --no-pager"], check=False).stdout)
+    assert bond["linkinfo"]["info_kind"] == "bond" and bond["linkinfo"]["info_data"]["mode"] == "802.3ad", bond
+    assert bond["address"] == BOND_MAC and bond["mtu"] == 9000
+    assert bond["linkinfo"]["info_data"]["miimon"] == 100
+    assert bond["linkinfo"]["info_data"]["xmit_hash_policy"] == "layer3+4"
+    # a bond gives its ports its own MAC; each port's own is its permanent address
+    assert sorted(m.get("permaddr", m["address"]) for m in members) == sorted([MAC0, MAC1]), members
+    assert vlan["linkinfo"]["info_kind"] == "vlan" and vlan["linkinfo"]["info_data"]["id"] == 100
+    assert vlan["address"] == VLAN_MAC
+    addrs = json.loads(g.run(["ip", "-j", "addr", "show", "bond0.100"]).stdout)[0]["addr_info"]
+    have = {f"{a['local']}/{a['prefixlen']}" for a in addrs}
+    assert {"203.0.113.10/24", "2001:db8:10::10/64"} <= have, have
+    report(f"VM scenario 6 (nova bond shape): bond0 802.3ad {bond['address']} over {len(members)} NICs, "
+           f"bond0.100 id 100 {vlan['address']} with {sorted(have & {'203.0.113.10/24', '2001:db8:10::10/64'})}")
