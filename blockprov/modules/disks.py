@@ -15,7 +15,7 @@ from blockprov.modules import ModuleWarning
 from blockprov.modules._schema import STRINGS
 from blockprov.storage.run import run
 
-FREQUENCY = "always"  # plan-driven like storage: a boot with nothing to do writes nothing
+FREQUENCY = "per-instance"  # as cloud-init's disk_setup and mounts: a reboot never partitions or formats again
 DESCRIPTION = "cloud-init disk_setup, fs_setup, mounts and swap through the storage engine"
 RERUNNABLE = True
 SCOPE = "storage"
@@ -40,7 +40,7 @@ SCHEMA = {"type": "object", "properties": {
     "mount_default_fields": {"type": "array", "minItems": 6, "maxItems": 6,
                              "items": {"type": ["string", "integer", "null"]}},
     "swap": {"type": "object", "additionalProperties": False, "properties": {
-        "filename": {"type": "string", "pattern": "^/"}, "size": {"oneOf": [{"const": "auto"}, _SIZE]},
+        "filename": {"type": "string", "pattern": "^/"}, "size": {"anyOf": [{"const": "auto"}, _SIZE]},
         "maxsize": _SIZE}}}}
 KEYS = ("disk_setup", "fs_setup", "mounts")
 GIB = 1 << 30

@@ -171,12 +171,22 @@ class _Builder:
         if e.get("extra_opts"):
             opts = e["extra_opts"]
             item["extra_options"] = opts.split() if isinstance(opts, str) else [str(o) for o in opts]
-        if e.get("overwrite") is True or e.get("replace_fs"):
-            item["wipe"] = "superblock"
+        if e.get("overwrite") is True or e.get("replace_fs") and self._holds(vol_path, str(e["replace_fs"])):
+            # storage v1 keeps wipe on the volume; a kept disk used whole gives up preserve for it (a disk with
+            # both is invalid): what is replaced is what overwrite / replace_fs asked to replace
+            vol = next(i for i in self.items if i["id"] == vol_id)
+            vol["wipe"] = "superblock"
+            if vol["type"] == "disk" and not vol.get("ptable"):
+                vol.pop("preserve", None)
         self.items.append(item)
         self.volumes[vol_path] = fid
         if e.get("label"):
             self.volumes[f"LABEL={e['label']}"] = fid
+
+    def _holds(self, path: str, fstype: str) -> bool:
+        """replace_fs: the volume holds that filesystem now (cloud-init replaces only that one)."""
+        dev = self.inv.devices.get(path)
+        return dev is not None and (dev.fstype or "").lower() == fstype.lower()
 
     def _volume(self, dev: str, part, where: str) -> tuple[str | None, str]:
         """(item id of the volume to format, its path); creates preserve items for existing devices."""

@@ -218,7 +218,8 @@ def test_cloud_init_disk_keys_partition_format_mount_once(tmp_path, loops):
     reboot(root)
     assert bp(root, "boot").returncode == 0
     assert (root / "etc/fstab").stat().st_mtime_ns == before
-    assert "7 ok" in finished(root, "config-disks")[-1]["description"]
+    assert "already ran (once-per-instance)" in finished(root, "config-disks")[-1]["description"] or \
+        "already ran" in finished(root, "config-disks")[-1]["description"]
 
 
 def test_disk_setup_never_reformats_data_without_overwrite(tmp_path, loops):
@@ -282,3 +283,50 @@ def test_swap_never_overwrites_another_file_and_bad_input_is_named(tmp_path):
     reboot(root)
     res = bp(root, "boot")
     assert res.returncode == 1 and "$.disk_setup./dev/sdx.layout[1]: the layout adds up to more than 100%" in res.stderr
+
+
+@pytest.mark.parametrize("form", ["disk_setup-overwrite", "fs_setup-overwrite", "fs_setup-replace_fs",
+                                  "whole-disk-overwrite"])
+def test_a_reboot_of_the_same_instance_never_formats_again(tmp_path, loops, form):
+    """issue 21: disk_setup/fs_setup run once per instance, as in cloud-init. The first boot formats (overwrite and
+    replace_fs are honoured: an old filesystem is replaced); a file written afterwards survives the reboot."""
+    root = setup(tmp_path, "disks")
+    dev = loops.add("400M")  # above mkfs.xfs's 300 MB minimum
+    loops.mounts_under.append(root)
+    if form == "fs_setup-replace_fs" or form == "whole-disk-overwrite":
+        subprocess.run(["mkfs.ext4", "-q", "-L", "old", dev], check=True)
+    disk_keys = {
+        "disk_setup-overwrite": {"disk_setup": {dev: {"table_type": "gpt", "layout": True, "overwrite": True}},
+                                 "fs_setup": [{"filesystem": "ext4", "device": dev, "partition": 1,
+                                               "overwrite": True, "label": "fresh"}]},
+        "fs_setup-overwrite": {"disk_setup": {dev: {"table_type": "gpt", "layout": True}},
+                               "fs_setup": [{"filesystem": "ext4", "device": dev, "partition": 1, "overwrite": True,
+                                             "label": "fresh"}]},
+        "fs_setup-replace_fs": {"fs_setup": [{"filesystem": "btrfs", "device": dev, "partition": "none",
+                                              "replace_fs": "ext4", "label": "fresh"}]},
+        "whole-disk-overwrite": {"fs_setup": [{"filesystem": "xfs", "device": dev, "partition": "none",
+                                               "overwrite": True, "label": "fresh"}]},
+    }[form]
+    vol = dev + "p1" if "disk_setup" in disk_keys else dev
+    nocloud_seed(root, "instance-id: i-1\n", cc({**disk_keys, "mounts": [[vol, "/data"]]}))
+    res = bp(root, "boot")
+    assert res.returncode == 0, res.stderr
+    assert blkid(vol)["LABEL"] == "fresh"
+    assert mounted_at(root / "data") == vol
+    (root / "data/keep.txt").write_text("written after the first boot\n")
+    subprocess.run(["umount", str(root / "data")], check=True)
+    reboot(root)
+    res = bp(root, "boot")
+    assert res.returncode == 0, res.stderr
+    subprocess.run(["mount", vol, str(root / "data")], check=True)
+    assert (root / "data/keep.txt").read_text() == "written after the first boot\n"
+    subprocess.run(["umount", str(root / "data")], check=True)
+
+
+def test_swap_size_auto_is_valid_and_made(tmp_path):
+    """The documented ``swap: {size: auto}`` (it failed the schema with JSON Schema's own words)."""
+    root = setup(tmp_path, "disks")
+    nocloud_seed(root, "instance-id: i-1\n", cc({"swap": {"filename": "/swapfile", "size": "auto", "maxsize": "16M"}}))
+    res = bp(root, "boot")
+    assert res.returncode == 0, res.stderr
+    assert (root / "swapfile").stat().st_size == 16 << 20 and blkid(str(root / "swapfile"))["TYPE"] == "swap"
