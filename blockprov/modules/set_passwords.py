@@ -66,7 +66,7 @@ def handle(ctx, args):
             input="".join(f"{u}:{h}\n" for u, h in ps), timeout=60)
         done.append(f"passwords of {', '.join(u for u, _ in ps)}")
         cp = cfg.get("chpasswd") or {}
-        if cp.get("expire"):
+        if cp.get("expire", True):  # cloud-init's default: a password set from metadata is changed at first login
             for u, _ in ps:
                 run(["chage", "--root", str(ctx.paths.root), "--lastday", "0", u], timeout=60)
     pw = cfg.get("ssh_pwauth")

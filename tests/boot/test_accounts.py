@@ -65,8 +65,11 @@ def test_users_groups_keys_sudo_and_passwords(root):
     assert stat.S_IMODE(ak.stat().st_mode) == 0o600 and stat.S_IMODE((home / ".ssh").stat().st_mode) == 0o700
     assert ak.stat().st_uid == int(pw["alice"][2])
     assert (root / "home/locked/.ssh/authorized_keys").read_text() == KEY2 + "\n"
-    # No default user: top-level keys and the datasource's keys go to root.
-    assert (root / "root/.ssh/authorized_keys").read_text().splitlines() == [KEY2, KEY1]
+    # No default user: top-level keys and the datasource's keys go to root behind cloud-init's disable_root
+    # refusal (disable_root defaults to true): a login as root prints who to log in as and exits 142.
+    refusal = ('no-port-forwarding,no-agent-forwarding,no-X11-forwarding,command="echo \'Please login as the user '
+               '\\"NONE\\" rather than the user \\"root\\".\';echo;sleep 10;exit 142"')
+    assert (root / "root/.ssh/authorized_keys").read_text().splitlines() == [f"{refusal} {KEY2}", f"{refusal} {KEY1}"]
     sudoers = root / "etc/sudoers.d/90-blockprov-users"
     assert "alice ALL=(ALL) NOPASSWD:ALL" in sudoers.read_text() and stat.S_IMODE(sudoers.stat().st_mode) == 0o440
     assert (root / "etc/ssh/sshd_config.d/50-blockprov.conf").read_text().endswith("PasswordAuthentication no\n")
@@ -86,11 +89,13 @@ def test_users_groups_keys_sudo_and_passwords(root):
 def test_users_bad_input_is_named(root):
     nocloud_seed(root, "instance-id: i-1\n", cc({"users": [{"name": "ok"}, {"gecos": "no name"}]}))
     res = bp(root, "boot")
-    assert res.returncode == 1 and "users_groups: invalid config, not run: $.users[1]: 'name' is a required property" in res.stderr
-    assert "ok" not in passwd(root)  # checked before any change
+    # issue 21: errors per item: the bad user is named and left out, the good one is made
+    assert res.returncode == 0, res.stderr
+    assert "$.users[1]: a user is a name or a mapping with name" in res.stderr
+    assert "ok" in passwd(root)
     nocloud_seed(root, "instance-id: i-2\n", cc({"users": [{"name": "x", "shel": "/bin/sh"}]}))
     reboot(root)
-    assert "$.users[0]: Additional properties are not allowed ('shel' was unexpected)" in bp(root, "boot").stderr
+    assert "$.users[0]: unknown keys ['shel']; user x is not made" in bp(root, "boot").stderr
 
 
 def test_default_user_gets_keys_and_password(root):
@@ -100,7 +105,10 @@ def test_default_user_gets_keys_and_password(root):
     assert bp(root, "boot").returncode == 0
     assert (root / "home/debian/.ssh/authorized_keys").read_text() == KEY1 + "\n"
     assert shadow(root)["debian"][1].startswith("$6$")
-    assert not (root / "root/.ssh").exists()
+    # root gets the key behind cloud-init's refusal naming the default user (disable_root defaults to true)
+    assert (root / "root/.ssh/authorized_keys").read_text().splitlines() == [
+        'no-port-forwarding,no-agent-forwarding,no-X11-forwarding,command="echo \'Please login as the user '
+        '\\"debian\\" rather than the user \\"root\\".\';echo;sleep 10;exit 142" ' + KEY1]
 
 
 def test_ssh_host_keys_regenerated_once_per_instance(root):
@@ -175,3 +183,22 @@ def test_azure_hostname_bounce_policies(root):
     reboot(root)
     bp(root, "boot", check=True)
     assert log.read_text() == "eth7 az-host\neth7 az-host\n"  # force: every time hostname runs
+
+
+def test_disable_root_false_gives_root_the_keys_and_one_bad_user_leaves_the_others(root):
+    """issue 21: disable_root: false puts the instance's keys in root's file as they are; a user with a bad key
+    (an unknown one, and ssh_import_id, which blockprov does not carry out) is an error or a warning for that user
+    alone: the other users are made, and so is the one whose only problem is ssh_import_id."""
+    ud = "#cloud-config\n" + json.dumps({
+        "disable_root": False,
+        "users": [{"name": "bob", "ssh_import_id": ["gh:bob"]}, {"name": "bad", "frobnicate": 1},
+                  {"name": "carol", "uid": "not-a-number"}, {"name": "dave"}],
+        "ssh_authorized_keys": [KEY2]})
+    nocloud_seed(root, "instance-id: i-1\n", ud)
+    res = bp(root, "boot")
+    assert res.returncode == 0, res.stderr
+    pw = passwd(root)
+    assert "bob" in pw and "dave" in pw and "bad" not in pw and "carol" not in pw
+    assert "$.users[0].ssh_import_id: needs the internet" in res.stderr
+    assert "$.users[1]: unknown keys ['frobnicate']" in res.stderr and "$.users[2].uid" in res.stderr
+    assert (root / "root/.ssh/authorized_keys").read_text().splitlines() == [KEY2]
