@@ -271,6 +271,12 @@ def cmd_schema(paths: Paths, args) -> int:
     bad = sorted(f"{p} ({name})" for name, schema in owners.values() for p in check(schema, cfg, {}))
     for line in bad:
         print(f"{args.file}: {line}", file=sys.stderr)
+    from blockprov.modules import _keys
+
+    ignored = _keys.report(cfg)
+    for line in ignored:
+        print(f"{args.file}: warning: {line}", file=sys.stderr)
     if not bad:
-        print(f"{args.file}: valid")
+        print(f"{args.file}: valid" + (f", but {len(ignored)} key(s) will not be acted on (see the warnings)"
+                                       if ignored else ""))
     return EXIT_INVALID if bad else EXIT_OK

@@ -228,8 +228,11 @@ class Runner:
         from blockprov.refresh import compose
 
         # activate() already points the instance link at sd's directory: its config is sd's last merge, if any
+        from blockprov.modules import _keys
+
         cfg, problems = compose(self.cfg, sd, instance.load_config(self.paths), self._userdata(sd))
         res.warnings.extend(problems)
+        res.warnings.extend(f"cloud-config: {line}" for line in _keys.report(cfg))  # nothing silently ignored
         return cfg
 
     def _consume(self, sd, res: StageResult) -> None:

@@ -98,6 +98,30 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
+B64_OF = {"": "b64", "text/plain": "b64", "b64": "b64", "base64": "b64", "gz": "gz+b64", "gzip": "gz+b64"}
+
+
+def binary_as_base64(doc: dict) -> dict:
+    """YAML ``!!binary`` gives bytes, which the saved config (JSON) cannot hold: a write_files entry's bytes
+    content becomes base64 text with the encoding that says so (``gzip`` + bytes -> ``gz+b64``), so the file gets
+    exactly those bytes."""
+    import base64
+
+    for key in ("write_files",):
+        entries = doc.get(key)
+        if not isinstance(entries, list):
+            continue
+        fixed = []
+        for e in entries:
+            if isinstance(e, dict) and isinstance(e.get("content"), (bytes, bytearray)):
+                enc = str(e.get("encoding") or "").lower()
+                e = {**e, "content": base64.b64encode(bytes(e["content"])).decode(),
+                     "encoding": B64_OF.get(enc, enc)}
+            fixed.append(e)
+        doc = {**doc, key: fixed}
+    return doc
+
+
 def load_yaml(text: bytes | str, source: str = "YAML"):
     """YAML within blockprov.limits (depth checked before parsing, aliases counted after)."""
     from blockprov.limits import load_yaml as bounded
@@ -129,7 +153,7 @@ def parse(raw: bytes | str | None, source: str = "user-data") -> UserData:
             if not isinstance(obj, dict):
                 ud.problems.append(f"{p.name}: cloud-config must be a mapping, got {type(obj).__name__}")
                 continue
-            ud.cloud_config = merge(ud.cloud_config, obj)
+            ud.cloud_config = merge(ud.cloud_config, binary_as_base64(obj))
         elif p.kind in SCRIPT_KINDS:
             ud.scripts.append(p)
         elif p.kind == "boothook":

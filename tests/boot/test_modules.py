@@ -143,3 +143,32 @@ def test_storage_module_invalid_config_writes_nothing(root, loops):
     res = bp(root, "boot")
     assert res.returncode == 1 and "user-data storage is invalid" in res.stderr and "dangling-ref" in res.stderr
     assert "PTTYPE" not in blkid(dev) and not (root / "etc/fstab").exists()
+
+
+def test_keys_blockprov_does_not_act_on_are_reported_not_silently_ignored(root):
+    """issue 21: `packages` (not carried out) and an unknown key are warnings at boot, in stderr and status;
+    keys blockprov acts on are not reported."""
+    nocloud_seed(root, "instance-id: i-1\n", "#cloud-config\npackages: [nginx]\nfrobnicate: 1\n"
+                                             "runcmd: [[/bin/true]]\nwrite_files: []\n")
+    res = bp(root, "boot")
+    assert res.returncode == 0, res.stderr
+    assert "$.packages: package installation is not carried out by blockprov" in res.stderr
+    assert "$.frobnicate: unrecognized key, ignored" in res.stderr
+    assert "$.runcmd" not in res.stderr and "$.write_files" not in res.stderr
+    status = bp(root, "status", "--json").stdout
+    assert "frobnicate" in status and "packages" in status
+
+
+def test_write_files_binary_content_is_written_as_its_bytes(root):
+    """issue 21: ``content: !!binary`` stored the Python repr of the bytes; now the file has the bytes (also with
+    encoding gzip, as cloud-init users write a gzipped file)."""
+    raw = bytes(range(256))
+    gz = gzip.compress(b"hello gzip\n")
+    ud = ("#cloud-config\nwrite_files:\n"
+          f"  - path: /opt/blob.bin\n    content: !!binary |\n      {base64.b64encode(raw).decode()}\n"
+          f"  - path: /opt/hello.txt\n    encoding: gzip\n    content: !!binary |\n      {base64.b64encode(gz).decode()}\n")
+    nocloud_seed(root, "instance-id: i-1\n", ud)
+    res = bp(root, "boot")
+    assert res.returncode == 0, res.stderr
+    assert (root / "opt/blob.bin").read_bytes() == raw
+    assert (root / "opt/hello.txt").read_bytes() == b"hello gzip\n"

@@ -1,0 +1,48 @@
+"""Which top-level cloud-config keys blockprov carries out, and which it does not (pure): nothing is silently
+ignored. ``blockprov schema`` and the boot both report the rest, as cloud-init reports "unrecognized keys"."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+# keys of the system config, the stage lists and the user-data mechanics (read outside the modules)
+BASE = frozenset({
+    "datasource_list", "datasource", "system_info", "reporting", "updates", "hotplug", "network",
+    "init_local_modules", "init_modules", "config_modules", "final_modules", "cloud_init_modules",
+    "cloud_config_modules", "cloud_final_modules", "merge_how", "merge_type", "vendor_data", "vendordata",
+    "default_user", "user", "manage_etc_hosts", "preserve_hostname", "fqdn", "hostname", "prefer_fqdn_over_hostname",
+    "create_hostname_file", "storage", "mount_default_fields", "ssh_pwauth", "disable_root", "disable_root_opts",
+    "password", "chpasswd", "output", "log_cfgs", "def_log_file", "syslog_fix_perms", "_doc"})
+# cloud-init modules' keys that blockprov does not carry out (yet): a warning names them
+NOT_CARRIED_OUT = {
+    "packages": "package installation", "package_update": "package index updates",
+    "package_upgrade": "package upgrades", "package_reboot_if_required": "reboots after upgrades",
+    "apt": "apt sources and keys", "ntp": "time synchronisation setup", "snap": "snaps", "yum_repos": "yum",
+    "zypper": "zypper", "chef": "chef", "puppet": "puppet", "salt_minion": "salt", "ansible": "ansible",
+    "landscape": "landscape", "lxd": "lxd", "rh_subscription": "RHEL subscriptions", "ubuntu_advantage": "Ubuntu Pro",
+    "ubuntu_pro": "Ubuntu Pro", "mcollective": "mcollective", "byobu_by_default": "byobu", "keyboard": "keyboard",
+    "wireguard": "wireguard", "random_seed": "random seed", "growpart": "growpart", "resize_rootfs": "resize_rootfs",
+    "ca_certs": "CA certificates", "ca-certs": "CA certificates", "rsyslog": "rsyslog", "spacewalk": "spacewalk",
+    "ssh_import_id": "ssh-import-id (needs the internet)", "apk_repos": "apk", "bootcmd_once": "bootcmd_once"}
+
+
+@lru_cache(maxsize=1)
+def module_keys() -> frozenset[str]:
+    from blockprov import modules
+
+    keys: set[str] = set()
+    for name in modules.known_modules():
+        keys |= set((modules.load(name).SCHEMA.get("properties") or {}))
+    return frozenset(keys)
+
+
+def report(cfg: dict) -> list[str]:
+    """One line per top-level key blockprov will not act on, with the JSON path; empty when every key is used."""
+    known = module_keys() | BASE
+    out = []
+    for key in sorted(k for k in cfg if isinstance(k, str) and k not in known):
+        if key in NOT_CARRIED_OUT:
+            out.append(f"$.{key}: {NOT_CARRIED_OUT[key]} is not carried out by blockprov; the key is ignored")
+        else:
+            out.append(f"$.{key}: unrecognized key, ignored")
+    return out
