@@ -21,46 +21,76 @@ STORAGEDATA_URL = True  # seeds may take storagedata from an instance-local serv
 LABELS = ["config-2", "CONFIG-2"]
 
 
+def folder(paths) -> str | None:
+    """The metadata version folder to read: ``latest``, else the newest dated one (``2015-10-15``) that has a
+    meta_data.json, as cloud-init picks it (some builders write no ``latest``)."""
+    have = {p.split("/")[2] for p in paths if p.startswith("/openstack/") and p.endswith("/meta_data.json")
+            and p.count("/") == 3}
+    if "latest" in have:
+        return "latest"
+    dated = sorted(v for v in have if len(v) == 10 and v[4] == v[7] == "-" and v.replace("-", "").isdigit())
+    return dated[-1] if dated else None
+
+
 def find(ctx: Context) -> SourceData | None:
     for d in ctx.paths.seed("config_drive"):
-        if (d / "openstack" / "latest" / "meta_data.json").is_file():
+        if (d / "openstack").is_dir():
             files = media.read_dir(d)
-            return build(files.get, str(d), NAME)
+            version = folder(files)
+            if version:
+                return build(files.get, str(d), NAME, folder=version)
     if ctx.dscfg(NAME).get("search_devices", True):
         for dev in media.devices_with_label(LABELS):
             files = media.read_files(dev)
-            if "/openstack/latest/meta_data.json" in files:
-                return build(files.get, dev, NAME)
+            version = folder(files)
+            if version:
+                return build(files.get, dev, NAME, folder=version)
     return None
 
 
 def vendordata_payload(obj) -> bytes | None:
-    """What cloud-init takes from vendor_data.json: a string, or the ``cloud-init`` key of a mapping."""
+    """What cloud-init takes from vendor_data.json: a string, the ``cloud-init`` key of a mapping, or a list whose
+    items are parts (strings, or mappings read as cloud-config), kept as a cloud-config-archive."""
     if isinstance(obj, dict):
         obj = obj.get("cloud-init")
     if obj is None:
         return None
     if isinstance(obj, str):
         return obj.encode()
-    if isinstance(obj, (dict, list)):
-        return ("#cloud-config\n" + json.dumps(obj)).encode() if isinstance(obj, dict) else None
+    if isinstance(obj, dict):
+        return ("#cloud-config\n" + json.dumps(obj)).encode()
+    if isinstance(obj, list):
+        items = [i if isinstance(i, str) else {"content": "#cloud-config\n" + json.dumps(i)}
+                 for i in obj if isinstance(i, (str, dict))]
+        return ("#cloud-config-archive\n" + json.dumps(items)).encode() if items else None
     return None
 
 
-def build(get: Callable[[str], bytes | None], where: str, name: str, version: str = "latest") -> SourceData:
-    """SourceData from OpenStack-layout files; ``get("/openstack/latest/x")`` returns bytes or None."""
-    raw = get("/openstack/latest/meta_data.json")
+def combined(payloads: list[bytes]) -> bytes | None:
+    """vendor_data.json and vendor_data2.json together: one cloud-config-archive, the second after the first (so
+    its keys win when merged), as cloud-init applies vendordata2 after vendordata."""
+    parts = [p for p in payloads if p]
+    if len(parts) < 2:
+        return parts[0] if parts else None
+    return ("#cloud-config-archive\n" + json.dumps([p.decode("utf-8", "replace") for p in parts])).encode()
+
+
+def build(get: Callable[[str], bytes | None], where: str, name: str, version: str = "latest",
+          folder: str = "latest") -> SourceData:
+    """SourceData from OpenStack-layout files; ``get("/openstack/FOLDER/x")`` returns bytes or None (``version``:
+    where storagedata is read)."""
+    raw = get(f"/openstack/{folder}/meta_data.json")
     if raw is None:
-        raise SourceError(f"{where}: no openstack/latest/meta_data.json")
+        raise SourceError(f"{where}: no openstack/{folder}/meta_data.json")
     try:
-        md = load_json(raw, f"{where}/openstack/latest/meta_data.json")
+        md = load_json(raw, f"{where}/openstack/{folder}/meta_data.json")
     except ValueError as exc:
-        raise SourceError(f"{where}/openstack/latest/meta_data.json: invalid JSON: {exc}") from None
+        raise SourceError(f"{where}/openstack/{folder}/meta_data.json: invalid JSON: {exc}") from None
     if not isinstance(md, dict):
-        raise SourceError(f"{where}/openstack/latest/meta_data.json: expected an object")
+        raise SourceError(f"{where}/openstack/{folder}/meta_data.json: expected an object")
     iid = md.get("uuid") or md.get("instance-id")
     if not iid:
-        raise SourceError(f"{where}/openstack/latest/meta_data.json: no uuid")
+        raise SourceError(f"{where}/openstack/{folder}/meta_data.json: no uuid")
     meta = md.get("meta") if isinstance(md.get("meta"), dict) else {}
     sd = SourceData(name=name, instance_id=str(iid), metadata=md, platform="openstack", subplatform=where,
                     dsmode=str(meta.get("dsmode") or ("local" if name == NAME else "net")))
@@ -70,20 +100,23 @@ def build(get: Callable[[str], bytes | None], where: str, name: str, version: st
     keys = md.get("public_keys") or {}
     sd.public_keys = [str(v) for v in keys.values()] if isinstance(keys, dict) else \
         [str(k) for k in keys] if isinstance(keys, list) else []
-    sd.userdata = get("/openstack/latest/user_data")
-    vraw = get("/openstack/latest/vendor_data.json")
-    if vraw is not None:
-        try:
-            sd.vendordata = vendordata_payload(load_json(vraw, f"{where}/openstack/latest/vendor_data.json"))
-        except ValueError as exc:
-            sd.problems.append(f"{where}/openstack/latest/vendor_data.json: invalid JSON: {exc}; ignored")
-    nraw = get("/openstack/latest/network_data.json")
+    sd.userdata = get(f"/openstack/{folder}/user_data")
+    vendor = []
+    for fname in ("vendor_data.json", "vendor_data2.json"):
+        vraw = get(f"/openstack/{folder}/{fname}")
+        if vraw is not None:
+            try:
+                vendor.append(vendordata_payload(load_json(vraw, f"{where}/openstack/{folder}/{fname}")))
+            except ValueError as exc:
+                sd.problems.append(f"{where}/openstack/{folder}/{fname}: invalid JSON: {exc}; ignored")
+    sd.vendordata = combined(vendor)
+    nraw = get(f"/openstack/{folder}/network_data.json")
     if nraw is not None:
         try:
-            sd.network_config = load_json(nraw, f"{where}/openstack/latest/network_data.json")
+            sd.network_config = load_json(nraw, f"{where}/openstack/{folder}/network_data.json")
             sd.network_format = "openstack"
         except ValueError as exc:
-            sd.problems.append(f"{where}/openstack/latest/network_data.json: invalid JSON: {exc}; ignored")
+            sd.problems.append(f"{where}/openstack/{folder}/network_data.json: invalid JSON: {exc}; ignored")
     sraw = get(f"/openstack/{version}/storagedata")
     if sraw is not None:
         try:

@@ -20,3 +20,16 @@ def make_vfat(path: Path, label: str, files: dict[str, bytes], tmp: Path) -> Pat
         src.write_bytes(data)
         subprocess.run(["mcopy", "-o", "-i", str(path), str(src), "::" + p], check=True)
     return path
+
+
+def make_iso_genisoimage(path: Path, label: str, files: dict[str, bytes], tmp: Path) -> Path:
+    """The same image made by genisoimage (Joliet + Rock Ridge, as cloud-localds and OpenStack's nova do), so seeds
+    are not only read back from blockprov's own writer."""
+    tree = tmp / f"iso-tree-{label}"
+    for name, data in files.items():
+        f = tree / name.lstrip("/")
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(data)
+    subprocess.run(["genisoimage", "-quiet", "-output", str(path), "-volid", label, "-joliet", "-rock", str(tree)],
+                   check=True)
+    return path

@@ -299,3 +299,27 @@ def test_seed_storagedata_url_overrides_the_seed_and_falls_back_when_down(tmp_pa
     sd = json.loads(cached.read_text())
     assert sd["storage_config"]["config"][0]["path"] == "/dev/from-seed"
     assert any("storagedata_url" in p for p in sd["problems"]), sd["problems"]
+
+
+def test_configdrive_dated_folders_vendor_data2_and_vendor_lists(root, loops, tmp_path):
+    """issue 21: a drive with dated version folders and no latest/ is found (the newest folder is read, as
+    cloud-init does); vendor_data2.json is applied after vendor_data.json; a vendor-data list is parts, not
+    dropped. The ISO is made by genisoimage, not by blockprov's own writer."""
+    from tests.boot.media import make_iso_genisoimage
+
+    md = {"uuid": "cd-dated-1", "hostname": "dated"}
+    old = {"uuid": "cd-old", "hostname": "old"}
+    vendor = {"cloud-init": ["#cloud-config\nfrom_list_text: 1\n", {"from_list_map": 2}, {"shared": "v1"}]}
+    vendor2 = {"cloud-init": "#cloud-config\nshared: v2\nfrom_v2: 3\n"}
+    img = make_iso_genisoimage(tmp_path / "dated.iso", "config-2", {
+        "/openstack/2012-08-10/meta_data.json": json.dumps(old).encode(),
+        "/openstack/2015-10-15/meta_data.json": json.dumps(md).encode(),
+        "/openstack/2015-10-15/vendor_data.json": json.dumps(vendor).encode(),
+        "/openstack/2015-10-15/vendor_data2.json": json.dumps(vendor2).encode()}, tmp_path)
+    loops.attach(img)
+    isolated_cfg(root, "datasource_list: [ConfigDrive, None]\n"
+                       "datasource: {ConfigDrive: {search_devices: true}}\n")
+    data = boot_ok(root)
+    assert data["v1"]["instance_id"] == "cd-dated-1"
+    cfg = data["merged_cfg"]
+    assert (cfg["from_list_text"], cfg["from_list_map"], cfg["from_v2"], cfg["shared"]) == (1, 2, 3, "v2")
