@@ -26,12 +26,14 @@ MIME_TYPES = {
     "text/cloud-config-archive": "cloud-config-archive",
     "text/x-include-url": "include",
     "text/x-include-once-url": "include",
+    "text/part-handler": "part-handler",
 }
 STARTS = [
     (b"#cloud-config-archive", "cloud-config-archive"),
     (b"#cloud-config", "cloud-config"),
     (b"#cloud-boothook", "boothook"),
     (b"#include", "include"),
+    (b"#part-handler", "part-handler"),
     (b"#!", "script"),
     (b"content-type:", "mime"),
     (b"mime-version:", "mime"),
@@ -95,6 +97,8 @@ def sniff(data: bytes) -> str | None:
     for start, kind in STARTS:
         if head.startswith(start):
             return kind
+    if b"mime-version:" in data[:4096].lower():
+        return "mime"  # as cloud-init finds it: an mbox-style message starts with a "From ..." line
     return None
 
 
@@ -160,6 +164,9 @@ def parse(raw: bytes | str | None, source: str = "user-data") -> UserData:
             ud.boothooks.append(p)
         elif p.kind == "include":
             ud.problems.append(f"{p.name}: #include of URLs is not supported; part skipped")
+        elif p.kind == "part-handler":
+            ud.problems.append(f"{p.name}: part-handlers (Python code that handles other parts) are refused; "
+                               "part skipped")
         else:
             ud.problems.append(f"{p.name}: unrecognised format (first bytes {p.payload[:16]!r}); part skipped")
     return ud
@@ -222,6 +229,10 @@ def _payload(part, name: str, problems: list[str]) -> bytes | None:
 
 def _typed(ctype: str, payload: bytes, name: str, out, problems, depth: int) -> None:
     kind = MIME_TYPES.get(ctype)
+    if kind == "script" and sniff(payload) not in (None, "script"):
+        # cloud-init's rule: a script must start with #!, so a text/x-shellscript part that starts with another
+        # known header (#cloud-config...) is that, whatever its declared type
+        kind = None
     if kind == "cloud-config-archive":
         _split_archive(payload, name, out, problems, depth + 1)
     elif kind is not None:

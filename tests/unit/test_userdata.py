@@ -119,3 +119,21 @@ def test_merge_precedence_replaces_lists_and_merges_mappings():
 def test_any_bytes_give_a_result_never_an_exception(raw):
     ud = userdata.parse(raw)
     assert isinstance(ud.cloud_config, dict)
+
+
+def test_mbox_style_mime_and_mistyped_parts_as_cloud_init_reads_them():
+    """issue 21: a message with a "From ..." first line is MIME (cloud-init looks for mime-version: in the first
+    4 KiB); a text/x-shellscript part whose content is #cloud-config is cloud-config; a part-handler is refused
+    with a warning naming it."""
+    from blockprov import userdata
+
+    msg = (b"From nobody Thu Jan  1 00:00:00 1970\n"
+           b"Content-Type: multipart/mixed; boundary=\"XX\"\nMIME-Version: 1.0\n\n"
+           b"--XX\nContent-Type: text/x-shellscript\n\n#cloud-config\nmarker: from-mistyped-part\n"
+           b"--XX\nContent-Type: text/x-shellscript\n\n#!/bin/sh\necho real script\n"
+           b"--XX\nContent-Type: text/part-handler\n\n#part-handler\ndef handle_part(*a): pass\n"
+           b"--XX--\n")
+    ud = userdata.parse(msg)
+    assert ud.cloud_config == {"marker": "from-mistyped-part"}
+    assert [p.payload.splitlines()[0] for p in ud.scripts] == [b"#!/bin/sh"]
+    assert any("part-handlers" in p and "refused" in p for p in ud.problems), ud.problems
