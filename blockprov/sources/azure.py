@@ -50,6 +50,11 @@ def _b64(text: str, what: str) -> bytes:
         raise SourceError(f"{what} is not valid base64") from None
 
 
+WA = "http://schemas.microsoft.com/windowsazure"
+MAX_PASSWORD = 72  # cloud-init's MAX_PASSWORD_LENGTH for an OS profile password
+REDACTED = "REDACTED"  # what cloud-init writes over the password in the ovf-env.xml it keeps
+
+
 def parse_ovf(raw: bytes, where: str) -> dict:
     """The provisioning fields of an ovf-env.xml as plain data (pure)."""
     import defusedxml.ElementTree as ET
@@ -69,12 +74,29 @@ def parse_ovf(raw: bytes, where: str) -> dict:
     def tag(e) -> str:
         return e.tag.rsplit("}", 1)[-1]
 
-    lpcs = next((e for e in root.iter() if tag(e) == "LinuxProvisioningConfigurationSet"), None)
-    if lpcs is None:
-        raise SourceError(f"{where}: no LinuxProvisioningConfigurationSet")
+    def one(parent, name: str, required: bool):
+        """The single ``wa:NAME`` child, as cloud-init's OvfEnvXml finds it: elements of another namespace do not
+        count; two are an error; a required one missing is an error."""
+        found = [e for e in parent if e.tag == f"{{{WA}}}{name}"]
+        if len(found) > 1:
+            raise SourceError(f"{where}: {len(found)} {name} elements; Azure gives one")
+        if not found and required:
+            raise SourceError(f"{where}: no {name} (in the {WA} namespace)")
+        return found[0] if found else None
+
+    section = one(root, "ProvisioningSection", True)
+    lpcs = one(section, "LinuxProvisioningConfigurationSet", True)
+    one(lpcs, "HostName", True)
+    for name in ("UserName", "UserPassword", "CustomData", "UserData", "DisableSshPasswordAuthentication", "SSH"):
+        one(lpcs, name, False)
     out: dict = {"public_keys": [], "warnings": []}
     for child in lpcs:
+        if not child.tag.startswith(f"{{{WA}}}"):
+            out["warnings"].append(f"{where}: {child.tag} is not in the {WA} namespace; ignored")
+            continue
         name, text = tag(child), (child.text or "").strip()
+        if name == "UserPassword" and len(text) > MAX_PASSWORD:
+            raise SourceError(f"{where}: UserPassword is {len(text)} characters; Azure allows {MAX_PASSWORD}")
         if name in ("HostName", "UserName", "UserPassword"):
             out[name] = text
         elif name in ("CustomData", "UserData") and text:
@@ -168,13 +190,15 @@ def build(ctx: Context, raw: bytes, where: str) -> SourceData:
     if ovf.get("UserName"):
         user = {"name": ovf["UserName"], "groups": ["sudo"], "sudo": "ALL=(ALL) NOPASSWD:ALL",
                 "lock_passwd": not ovf.get("UserPassword"), "ssh_authorized_keys": keys}
-        if ovf.get("UserPassword"):
+        if ovf.get("UserPassword") and ovf["UserPassword"] != REDACTED:  # REDACTED: cloud-init's own marker
             from blockprov.passwords import sha512
 
             user["hashed_passwd"] = sha512(ovf["UserPassword"])
         cfg["users"] = [user]
     if "DisableSshPasswordAuthentication" in ovf:
         cfg["ssh_pwauth"] = not ovf["DisableSshPasswordAuthentication"]
+    elif ovf.get("UserPassword"):
+        cfg["ssh_pwauth"] = True  # as cloud-init: a password given without the flag is meant to log in with
     if sd.local_hostname:
         cfg["hostname"] = sd.local_hostname
     ds = dict(ovf.get("dscfg") or {})

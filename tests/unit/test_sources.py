@@ -56,7 +56,7 @@ def test_azure_customdata_wins_over_userdata_with_a_warning():
     (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>', "refused unsafe XML"),
     (ovf(data="<wa:CustomData>!!notbase64</wa:CustomData>"), "CustomData is not valid base64"),
     (ovf(dscfg="a: [unclosed"), "dscfg is not valid YAML"),
-    (b"<Environment/>", "no LinuxProvisioningConfigurationSet"),
+    (b"<Environment/>", "no ProvisioningSection"),
     (b"<a>" + b"x" * (azure.MAX_XML + 1) + b"</a>", "is refused"),
 ])
 def test_azure_bad_ovf_is_a_clear_error(raw, message):
@@ -171,3 +171,37 @@ def test_module_entry_forms(tmp_path):
 def test_sysconfig_errors_name_the_place(tmp_path, text, message):
     with pytest.raises(sysconfig.ConfigError, match=message):
         sysconfig.load(write_cfg(tmp_path, text))
+
+
+@pytest.mark.parametrize("change,message", [
+    (("<wa:HostName>az-host</wa:HostName>", ""), "no HostName"),
+    (("<wa:HostName>az-host</wa:HostName>", "<wa:HostName>a</wa:HostName><wa:HostName>b</wa:HostName>"),
+     "2 HostName elements"),
+    (("</wa:ProvisioningSection>", "</wa:ProvisioningSection><wa:ProvisioningSection/>"),
+     "2 ProvisioningSection elements"),
+    (("<wa:HostName>az-host</wa:HostName>", '<x:HostName xmlns:x="urn:other">az-host</x:HostName>'), "no HostName"),
+])
+def test_azure_ovf_validation_as_cloud_init_does_it(change, message):
+    """cloud-init's OvfEnvXml: one ProvisioningSection, HostName required and single, only the windowsazure
+    namespace counts."""
+    raw = ovf().decode().replace(*change).encode()
+    with pytest.raises(SourceError, match=message):
+        azure.parse_ovf(raw, "ovf")
+
+
+def test_azure_password_rules_as_cloud_init(tmp_path):
+    """Over 72 characters is refused; REDACTED (cloud-init's marker in a kept ovf-env.xml) is never set as the
+    password; a password without DisableSshPasswordAuthentication turns password logins on."""
+    with pytest.raises(SourceError, match="UserPassword is 73 characters"):
+        azure.parse_ovf(ovf(password="x" * 73), "ovf")
+    no_flag = ovf().decode().replace(
+        "<wa:DisableSshPasswordAuthentication>true</wa:DisableSshPasswordAuthentication>", "").encode()
+    from blockprov.paths import Paths
+    from blockprov.sources import Context
+
+    ctx = Context(Paths(root=tmp_path), {})
+    sd = azure.build(ctx, no_flag, "ovf")
+    assert sd.cfg["ssh_pwauth"] is True and sd.cfg["users"][0]["hashed_passwd"].startswith("$6$")
+    sd = azure.build(ctx, ovf(password="REDACTED"), "ovf")
+    assert "hashed_passwd" not in sd.cfg["users"][0] and sd.cfg["users"][0]["lock_passwd"] is False
+    assert sd.cfg["ssh_pwauth"] is False  # the flag says so
