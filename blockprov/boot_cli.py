@@ -130,25 +130,131 @@ def cmd_clean(paths: Paths, args) -> int:
         shutil.rmtree(paths.run)
     if args.logs and paths.logs.is_dir():
         shutil.rmtree(paths.logs)
+    if args.machine_id:  # systemd makes a new one at the next boot (as cloud-init clean --machine-id does)
+        from blockprov.paths import atomic_write
+
+        atomic_write(paths.inside("/etc/machine-id"), "uninitialized\n", mode=0o444)
+    for what in args.configs or []:
+        for rel in _our_configs(paths, what):
+            rel.unlink()
+    if args.reboot:
+        if str(paths.root) != "/":
+            print("blockprov clean: --reboot skipped: the root is not the running system", file=sys.stderr)
+        else:
+            from blockprov.storage.run import run
+
+            run(["systemctl", "reboot"], check=False, timeout=60)
     return EXIT_OK
+
+
+def _our_configs(paths: Paths, what: str) -> list[Path]:
+    """Config files blockprov wrote and owns: network files (all renderers), its sshd drop-in."""
+    from blockprov.net import eni, netplan, networkd
+
+    pats = []
+    if what in ("all", "network"):
+        pats += list(networkd.OWNED + eni.OWNED + netplan.OWNED)
+    if what in ("all", "ssh_config"):
+        pats.append("etc/ssh/sshd_config.d/50-blockprov.conf")
+    return sorted({p for pat in pats for p in paths.root.glob(pat) if p.is_file() or p.is_symlink()})
 
 
 def cmd_status(paths: Paths, args) -> int:
     from blockprov import status
 
     st = status.wait(paths, args.timeout) if args.wait else status.read(paths)
-    if args.json:
-        print(json.dumps(st.to_json(), indent=1))
+    doc = st.to_json()
+    if args.long or args.format != "tabular":
+        doc.update(_boot_times(paths))
+    if args.format == "json":
+        print(json.dumps(doc, indent=1))
+    elif args.format == "yaml":
+        import yaml
+
+        print(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False), end="")
     else:
         print(f"status: {st.status}")
         if args.long:
             print(f"datasource: {st.datasource or '-'}")
+            print(f"last update: {doc.get('last_update') or '-'}")
+            for stage, secs in doc.get("stages", {}).items():
+                print(f"{stage}: {secs:.3f} s")
             print(f"detail: {st.detail}")
             for e in st.errors:
                 print(f"error: {e}")
             for w in st.warnings:
                 print(f"warning: {w}")
     return st.exit_code
+
+
+def _boot_times(paths: Paths) -> dict:
+    """When the status last changed and how long each stage of this boot took (the event log)."""
+    import datetime
+
+    out: dict = {}
+    try:
+        stamp = paths.status.stat().st_mtime
+        out["last_update"] = datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc).isoformat(timespec="seconds")
+    except OSError:
+        out["last_update"] = None
+    starts: dict[str, float] = {}
+    stages: dict[str, float] = {}
+    try:
+        lines = paths.events_log.read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        name, kind, ts = ev.get("name", ""), ev.get("event_type"), ev.get("timestamp")
+        if "/" in name or not isinstance(ts, (int, float)):
+            continue  # stage events only ("init-network"), not module ones ("init-network/storage")
+        if kind == "start":
+            starts[name] = ts
+        elif kind == "finish" and name in starts:
+            stages[name] = round(ts - starts[name], 3)
+    out["stages"] = stages
+    return out
+
+
+def cmd_collect_logs(paths: Paths, args) -> int:
+    """A tarball for a bug report: logs, status, events and instance state, secrets redacted (instance-data's
+    sensitive copy and any key named like a password, hash, token or key are left out)."""
+    import io
+    import os
+    import tarfile
+
+    secret = ("passw", "hashed", "secret", "token", "private", "key_data", "chpasswd")
+
+    def redact(obj):
+        if isinstance(obj, dict):
+            return {k: "REDACTED" if any(s in str(k).lower() for s in secret) else redact(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [redact(v) for v in obj]
+        return obj
+
+    files = [p for base in (paths.logs, paths.run, paths.state) if base.is_dir() for p in sorted(base.rglob("*"))
+             if p.is_file() and not p.is_symlink()]
+    fd = os.open(args.tarfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        for p in files:
+            rel = p.relative_to(paths.root).as_posix()
+            if p == paths.instance_data_sensitive or "seed" in p.parts or p.name.endswith((".key", ".pem")):
+                continue
+            data = p.read_bytes()
+            if p.suffix == ".json":
+                try:
+                    data = json.dumps(redact(json.loads(data)), indent=1).encode()
+                except ValueError:
+                    pass
+            info = tarfile.TarInfo(rel)
+            info.size, info.mode, info.mtime = len(data), 0o600, int(p.stat().st_mtime)
+            tar.addfile(info, io.BytesIO(data))
+    print(f"wrote {args.tarfile} ({len(files)} files considered)")
+    return EXIT_OK
 
 
 def cmd_query(paths: Paths, args) -> int:
@@ -163,7 +269,16 @@ def cmd_query(paths: Paths, args) -> int:
     if args.list_keys:
         print("\n".join(sorted(data if not args.key else _lookup(data, args.key) or {})))
         return EXIT_OK
-    if not args.key:
+    if args.format:
+        import re
+
+        def value(m):
+            v = _lookup(data, m.group(1))
+            return "" if v is _MISSING else v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+
+        print(re.sub(r"\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}", value, args.format))
+        return EXIT_OK
+    if args.all or not args.key:
         print(json.dumps(data, indent=1, sort_keys=True))
         return EXIT_OK
     val = _lookup(data, args.key)

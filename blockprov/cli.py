@@ -9,7 +9,8 @@ import sys
 EXIT_OK, EXIT_FAIL, EXIT_INVALID, EXIT_WAITING = 0, 1, 2, 3
 
 
-COMMANDS = ("storage", "demo", "init", "modules", "boot", "single", "clean", "status", "query", "per", "analyze",
+COMMANDS = ("storage", "demo", "init", "modules", "boot", "single", "clean", "status", "query", "collect-logs", "per",
+            "analyze",
             "schema", "hotplug", "refresh-metadata", "apply", "watch")
 
 
@@ -77,14 +78,23 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     c = boot_cmd("clean", "remove instance state so the next boot is a first boot")
     c.add_argument("--logs", action="store_true", help="also remove var/log/blockprov")
     c.add_argument("--seed", action="store_true", help="also remove seed directories")
+    c.add_argument("--machine-id", action="store_true", help="write 'uninitialized' to etc/machine-id (a new one at boot)")
+    c.add_argument("--configs", choices=["all", "network", "ssh_config"], action="append",
+                   help="also remove the config files blockprov wrote (repeatable)")
+    c.add_argument("--reboot", action="store_true", help="reboot afterwards (only when the root is /)")
     c = boot_cmd("status", "exit 0 done, 1 error (or not run), 2 degraded")
     c.add_argument("--wait", action="store_true", help="wait while a stage runs or is queued")
     c.add_argument("--timeout", type=float, default=None, help="with --wait: give up after this many seconds")
     c.add_argument("--long", action="store_true")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--format", choices=["tabular", "json", "yaml"], default="tabular")
+    c.add_argument("--json", action="store_const", dest="format", const="json", help="same as --format json")
     c = boot_cmd("query", "print a key of instance-data.json (dotted: v1.instance_id, ds.meta_data.x)")
     c.add_argument("key", nargs="?")
     c.add_argument("--list-keys", action="store_true")
+    c.add_argument("--all", action="store_true", help="all of instance-data (what no key prints)")
+    c.add_argument("--format", help="a template: each {{ dotted.key }} is replaced by that value")
+    c = boot_cmd("collect-logs", "a tarball of blockprov's logs and state, secrets redacted")
+    c.add_argument("--tarfile", "-t", default="blockprov.tar.gz", help="where to write it (default ./blockprov.tar.gz)")
     c = boot_cmd("per", "run CMD once, once per instance, or always, under NAME (like cloud-init-per)")
     c.add_argument("frequency", choices=["once", "instance", "always"])
     c.add_argument("name")
@@ -136,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         from blockprov import storage_cli
 
         return storage_cli.run(args)
-    if args.cmd in ("init", "modules", "boot", "single", "clean", "status", "query", "per", "analyze", "schema"):
+    if args.cmd in ("init", "modules", "boot", "single", "clean", "status", "query", "collect-logs", "per", "analyze",
+                    "schema"):
         from blockprov import boot_cli
 
         return boot_cli.run(args)
