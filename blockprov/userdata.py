@@ -47,6 +47,7 @@ class Part:
     kind: str
     name: str
     payload: bytes
+    merge: str | None = None  # the part's X-Merge-Type header (cloud-init's merger spec)
 
 
 @dataclass
@@ -134,7 +135,7 @@ def load_yaml(text: bytes | str, source: str = "YAML"):
 
 
 def parse(raw: bytes | str | None, source: str = "user-data") -> UserData:
-    from blockprov.merge import merge
+    from blockprov.merge import MergeSpecError, merge_how, parse_how
 
     ud = UserData()
     if raw is None or raw == b"" or raw == "":
@@ -157,7 +158,14 @@ def parse(raw: bytes | str | None, source: str = "user-data") -> UserData:
             if not isinstance(obj, dict):
                 ud.problems.append(f"{p.name}: cloud-config must be a mapping, got {type(obj).__name__}")
                 continue
-            ud.cloud_config = merge(ud.cloud_config, binary_as_base64(obj))
+            # cloud-init: the part's merge_how/merge_type key, else its X-Merge-Type header, else the default
+            spec = obj.pop("merge_how", None) or obj.pop("merge_type", None) or p.merge
+            try:
+                how = parse_how(spec)
+            except MergeSpecError as exc:
+                ud.problems.append(f"{p.name}: {exc}; the default merge is used")
+                how = parse_how(None)
+            ud.cloud_config = merge_how(ud.cloud_config, binary_as_base64(obj), how)
         elif p.kind in SCRIPT_KINDS:
             ud.scripts.append(p)
         elif p.kind == "boothook":
@@ -212,7 +220,11 @@ def _split_mime(data: bytes, name: str, out: list[Part], problems: list[str], de
         pname = part.get_filename() or f"{name}/part-{i:03d}"
         payload = _payload(part, pname, problems)
         if payload is not None:
+            before = len(out)
             _typed(part.get_content_type(), payload, pname, out, problems, depth)
+            spec = part.get("X-Merge-Type") or part.get("Merge-Type")
+            for made in out[before:]:
+                made.merge = made.merge or (str(spec) if spec else None)
 
 
 def _payload(part, name: str, problems: list[str]) -> bytes | None:

@@ -50,7 +50,7 @@ def test_mime_multipart_all_part_types_merge_in_order():
     b64["Content-Transfer-Encoding"] = "base64"
     b64.add_header("Content-Disposition", "attachment", filename="named.sh")
     ud = userdata.parse(mime(*parts, b64))
-    assert ud.cloud_config == {"hostname": "b", "x": {"k": 1, "j": 2}}
+    assert ud.cloud_config == {"hostname": "b", "x": {"j": 2}}  # cloud-init's default: dict(replace)+list()+str()
     assert [p.kind for p in ud.scripts] == ["script", "script-per-boot", "script-per-instance", "script-per-once",
                                             "script"]
     assert ud.scripts[-1].name == "named.sh" and ud.scripts[-1].payload == b"#!/bin/sh\necho b64\n"
@@ -137,3 +137,36 @@ def test_mbox_style_mime_and_mistyped_parts_as_cloud_init_reads_them():
     assert ud.cloud_config == {"marker": "from-mistyped-part"}
     assert [p.payload.splitlines()[0] for p in ud.scripts] == [b"#!/bin/sh"]
     assert any("part-handlers" in p and "refused" in p for p in ud.problems), ud.problems
+
+
+
+def test_merge_how_and_x_merge_type_as_cloud_init():
+    """cloud-init's mergers between parts: the default replaces top-level values; merge_how (in the part) or
+    X-Merge-Type (its MIME header) say append, prepend, recurse or no_replace."""
+    from email.mime.multipart import MIMEMultipart
+    from email.mime.text import MIMEText
+
+    from blockprov import userdata
+
+    def doc(*parts):
+        msg = MIMEMultipart()
+        for text, header in parts:
+            part = MIMEText(text, "cloud-config")
+            if header:
+                part["X-Merge-Type"] = header
+            msg.attach(part)
+        return userdata.parse(msg.as_bytes()).cloud_config
+
+    first = "#cloud-config\nruncmd: [one]\npackages: [a]\nwrite_files: [{path: /a}]\nntp: {servers: [s1], x: 1}\n"
+    assert doc((first, None), ("#cloud-config\nruncmd: [two]\nntp: {servers: [s2]}\n", None)) == {
+        "runcmd": ["two"], "packages": ["a"], "write_files": [{"path": "/a"}], "ntp": {"servers": ["s2"]}}
+    appended = doc((first, None), ("#cloud-config\nmerge_how: 'list(append)+dict(recurse_array,recurse_dict)+str()'"
+                                   "\nruncmd: [two]\nntp: {servers: [s2]}\n", None))
+    assert appended["runcmd"] == ["one", "two"] and appended["ntp"] == {"servers": ["s1", "s2"], "x": 1}
+    via_header = doc((first, None), ("#cloud-config\nruncmd: [zero]\n", "list(prepend)+dict(recurse_list)+str()"))
+    assert via_header["runcmd"] == ["zero", "one"]
+    listed = doc((first, None), ("#cloud-config\nmerge_how: [{name: dict, settings: [no_replace, recurse_list]},"
+                                 " {name: list, settings: [append]}]\nruncmd: [two]\npackages: [b]\n", None))
+    assert listed["runcmd"] == ["one", "two"] and listed["packages"] == ["a", "b"]
+    kept = doc((first, None), ("#cloud-config\nmerge_how: 'dict(no_replace)+list()+str()'\nruncmd: [two]\n", None))
+    assert kept["runcmd"] == ["one"]
