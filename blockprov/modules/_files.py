@@ -51,9 +51,22 @@ def mode_of(value, where: str) -> int:
     return m
 
 
+def check_entry(entry: dict, where: str) -> None:
+    """The entry against write_files' schema, on its own: the first problem with its JSON path."""
+    import jsonschema
+
+    from blockprov.modules.write_files import ENTRY_SCHEMA
+
+    err = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(ENTRY_SCHEMA).iter_errors(entry))
+    if err is not None:
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
+        raise EntryError(f"{where}{path}: {err.message}")
+
+
 def write_entry(paths: Paths, entry: dict, where: str) -> str:
     if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not entry["path"].strip():
         raise EntryError(f"{where}.path: required, a string")
+    check_entry(entry, where)
     target = paths.confined(entry["path"])
     data = decode(entry.get("content", ""), entry.get("encoding"), where)
     mode = mode_of(entry.get("permissions"), where)
@@ -84,6 +97,8 @@ def write_all(paths: Paths, entries, deferred: bool, key: str = "write_files") -
             done.append(write_entry(paths, e, f"$.{key}[{i}]"))
         except EntryError as exc:
             errors.append(str(exc))
-    if errors:
-        raise EntryError("; ".join(errors) + (f" ({len(done)} other file(s) written)" if done else ""))
+    if errors:  # the good entries are written; the bad ones are named (a warning: the boot is degraded)
+        from blockprov.modules import ModuleWarning
+
+        raise ModuleWarning("; ".join(errors) + (f" ({len(done)} other file(s) written)" if done else ""))
     return f"wrote {len(done)} file(s)" if done else ""

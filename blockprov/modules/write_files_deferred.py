@@ -5,7 +5,7 @@ from blockprov.modules._files import write_all
 FREQUENCY = "per-instance"
 DESCRIPTION = "write deferred write_files entries"
 RERUNNABLE = True
-from blockprov.modules.write_files import SCHEMA  # noqa: E402,F401 - the same key
+from blockprov.modules.write_files import RUN_SCHEMA, SCHEMA  # noqa: E402,F401 - the same key
 
 
 def handle(ctx, args):
