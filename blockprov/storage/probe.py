@@ -165,19 +165,9 @@ def _hidden_signatures(paths: list[str]) -> dict[str, str]:
     """Devices blkid calls blank on which ``wipefs`` still finds a signature: a GPT whose primary header is
     damaged but whose backup at the end of the disk survives, say. Not blank is not blank: such a device is
     reported as unknown contents, so the planner never treats it as empty (only ``wipe`` replaces it)."""
-    res = run(["wipefs", "--no-act", "--json", *paths], check=False, timeout=60)
-    try:
-        found = json.loads(res.stdout).get("signatures", []) if res.stdout.strip() else []
-    except ValueError:
-        return {}
-    by_name = {os.path.basename(p): p for p in paths}
-    out: dict[str, str] = {}
-    for sig in found:
-        path = by_name.get(os.path.basename(str(sig.get("device", ""))))
-        if path and path not in out:
-            out[path] = (f"wipefs finds a {sig.get('type')} signature at offset {sig.get('offset')} where "
-                         f"blkid -p finds nothing (a damaged table or superblock?)")
-    return out
+    return {path: f"wipefs finds a {sigs[0]['type']} signature at offset {sigs[0]['offset']} where "
+                  "blkid -p finds nothing (a damaged table or superblock?)"
+            for path, sigs in all_signatures(paths).items()}
 
 
 def read_table(path: str) -> tuple[str | None, str | None, list[Part]]:

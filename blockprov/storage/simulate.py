@@ -10,6 +10,15 @@ from blockprov.storage.inventory import Device, Inventory, Part, part_path
 from blockprov.storage.plan import Plan
 
 
+def _add_part(out: Inventory, dev: Device, s: dict) -> None:
+    """A planned slot as the table entry and the partition device it becomes."""
+    dev.parts.append(Part(s["number"], s["start"], s["size"], s["type"], s["kind"], s.get("name"), s.get("uuid"),
+                          s.get("bootable", False)))
+    path = part_path(dev.path, s["number"])
+    out.devices[path] = Device(path=path, kind="part", size=s["size"], parent=dev.path, number=s["number"],
+                               sector_size=dev.sector_size)
+
+
 def simulate(plan: Plan, inv: Inventory) -> Inventory:
     out = copy.deepcopy(inv)
     for step in plan.steps:
@@ -23,19 +32,11 @@ def simulate(plan: Plan, inv: Inventory) -> Inventory:
             if step.op == "ptable":
                 dev.ptable, dev.parts = step.args["ptable"], []
             for s in slots:
-                dev.parts.append(Part(s["number"], s["start"], s["size"], s["type"], s["kind"], s.get("name"),
-                                      s.get("uuid"), s.get("bootable", False)))
-                path = part_path(dev.path, s["number"])
-                out.devices[path] = Device(path=path, kind="part", size=s["size"], parent=dev.path,
-                                           number=s["number"], sector_size=dev.sector_size)
+                _add_part(out, dev, s)
         elif step.op == "part-replace" and dev is not None:
             s = step.args["partition"]
             dev.parts = [p for p in dev.parts if p.number != s["number"]]
-            dev.parts.append(Part(s["number"], s["start"], s["size"], s["type"], s["kind"], s.get("name"),
-                                  s.get("uuid"), s.get("bootable", False)))
-            path = part_path(dev.path, s["number"])
-            out.devices[path] = Device(path=path, kind="part", size=s["size"], parent=dev.path,
-                                       number=s["number"], sector_size=dev.sector_size)
+            _add_part(out, dev, s)
         elif step.op == "part-resize" and dev is not None:
             for p in dev.parts:
                 if p.number == step.args["number"]:
