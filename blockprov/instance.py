@@ -93,14 +93,21 @@ def redact(obj, path: str = "", found: list | None = None):
 
 
 def instance_data(sd: SourceData, cfg: dict) -> dict:
+    """instance-data.json's content; ``v1`` carries cloud-init's standard keys in both spellings (``instance_id``
+    and ``instance-id``), so its users' jinja templates and ``query`` calls find them."""
     import base64
+    import os
 
     ud = sd.userdata
+    v1 = {"datasource": sd.name, "instance_id": sd.instance_id, "local_hostname": sd.local_hostname,
+          "region": sd.region, "availability_zone": sd.availability_zone, "public_ssh_keys": sd.public_keys,
+          "platform": sd.platform, "subplatform": sd.subplatform, "dsmode": sd.dsmode,
+          "cloud_name": sd.platform or sd.name.lower(), "cloud_id": sd.platform or sd.name.lower(),
+          "machine": os.uname().machine, "kernel_release": os.uname().release}
+    for key in ("instance_id", "local_hostname", "availability_zone", "cloud_name"):
+        v1[key.replace("_", "-")] = v1[key]
     return {
-        "v1": {"datasource": sd.name, "instance_id": sd.instance_id, "local_hostname": sd.local_hostname,
-               "region": sd.region, "availability_zone": sd.availability_zone, "public_ssh_keys": sd.public_keys,
-               "platform": sd.platform, "subplatform": sd.subplatform, "dsmode": sd.dsmode,
-               "cloud_name": sd.platform or sd.name.lower()},
+        "v1": v1,
         "ds": {"meta_data": sd.metadata, "network_config": sd.network_config, "network_format": sd.network_format,
                "storage_config": sd.storage_config,
                "user_data": base64.b64encode(ud).decode() if ud else None},

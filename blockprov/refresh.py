@@ -44,6 +44,45 @@ def digests(sd: SourceData) -> dict[str, str]:
             .hexdigest()[:16] for part, keys in PARTS.items()}
 
 
+def parsed(paths: Paths, sd: SourceData, sys_cfg: dict, online: bool = True):
+    """(vendor-data, user-data) of ``sd`` parsed with what the shell gives: instance-data for jinja templates,
+    and, ``online``, a fetcher for ``#include`` URLs (``#include-once`` content cached under the instance).
+    Offline (init-local, before the network), includes wait for the network stage, which composes again."""
+    from blockprov import userdata
+    from blockprov.include_fetch import IncludeFetcher
+
+    variables = instance.instance_data(sd, sys_cfg)
+    fetch = IncludeFetcher(paths.instance_dir(sd.instance_id) / "urlcache") if online else None
+    return (userdata.parse(sd.vendordata, "vendor-data", fetch, variables, offline=not online),
+            userdata.parse(sd.userdata, "user-data", fetch, variables, offline=not online))
+
+
+def _off(value) -> bool:
+    """cloud-init's util.is_false: False or a false-meaning string."""
+    return value is False or (isinstance(value, str) and value.strip().lower() in ("false", "0", "off", "no"))
+
+
+def gated(sys_cfg: dict, vd, ud):
+    """(vendor-data, user-data, notes) as cloud-init consumes them: system config ``allow_userdata: false``
+    drops the user-data; ``vendor_data: {enabled: false}`` in the system config or in the user-data's
+    cloud-config drops the vendor-data (its cloud-config and its scripts)."""
+    from blockprov.userdata import UserData
+
+    notes = []
+    if _off(sys_cfg.get("allow_userdata", True)):
+        if ud.cloud_config or ud.scripts or ud.boothooks:
+            notes.append("user-data ignored: allow_userdata is false in the system config")
+        ud = UserData()
+    vcfg = {**(sys_cfg.get("vendor_data") or {}), **(ud.cloud_config.get("vendor_data") or {})} \
+        if isinstance(sys_cfg.get("vendor_data") or {}, dict) and isinstance(ud.cloud_config.get("vendor_data") or {},
+                                                                             dict) else {}
+    if _off(vcfg.get("enabled", True)):
+        if vd.cloud_config or vd.scripts or vd.boothooks:
+            notes.append("vendor-data ignored: vendor_data.enabled is false")
+        vd = UserData()
+    return vd, ud, notes
+
+
 def compose(sys_cfg: dict, sd: SourceData, previous: dict | None = None, parsed=None) -> tuple[dict, list[str]]:
     """(merged config, problems): system < datasource < vendor-data < user-data, passwords hashed.
 
@@ -54,9 +93,11 @@ def compose(sys_cfg: dict, sd: SourceData, previous: dict | None = None, parsed=
     from blockprov.merge import merge_all
 
     vd, ud = parsed or (userdata.parse(sd.vendordata, "vendor-data"), userdata.parse(sd.userdata, "user-data"))
+    problems = vd.problems + ud.problems
+    vd, ud, notes = gated(sys_cfg, vd, ud)
     hasher = passwords.sticky(passwords.hashes_in(previous)) if previous else passwords.sha512
     cfg = passwords.hash_config(merge_all(sys_cfg, sd.cfg, vd.cloud_config, ud.cloud_config), hasher)
-    return cfg, vd.problems + ud.problems
+    return cfg, problems + notes
 
 
 def refresh(paths: Paths, sys_cfg: dict | None = None) -> Refresh:
@@ -85,7 +126,7 @@ def refresh(paths: Paths, sys_cfg: dict | None = None) -> Refresh:
         with contextlib.suppress(OSError):
             os.utime(paths.instance_data)  # its mtime says when the metadata was last read (hotplug uses it)
         return Refresh([], old, instance.load_config(paths))
-    cfg, _problems = compose(sys_cfg, new, instance.load_config(paths))
+    cfg, _problems = compose(sys_cfg, new, instance.load_config(paths), parsed(paths, new, sys_cfg))
     instance.activate(paths, new)
     instance.save_config(paths, new.instance_id, cfg)
     instance.write_instance_data(paths, new, cfg)

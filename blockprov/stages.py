@@ -136,12 +136,17 @@ class Runner:
         if sd.dsmode != "local":
             self.log(f"init-local: {sd.name} found with dsmode {sd.dsmode}; left to the network stage")
             return
-        self._take(sd, res)
+        self._take(sd, res, online=False)
         self._modules("init-local", res)
 
     def _init_network(self, res: StageResult) -> None:
         if self._found_this_boot():
             sd = instance.cached(self.paths)
+            if any(p.includes for p in self._userdata(sd, online=True)):
+                # init-local could not fetch #include URLs: the config is merged again, now with them
+                cfg = self._merged(sd, res, online=True)
+                instance.save_config(self.paths, sd.instance_id, cfg)
+                instance.write_instance_data(self.paths, sd, cfg)
         else:
             sd = self._search("init-network", res)
             if sd is None:
@@ -164,7 +169,7 @@ class Runner:
         self.log(msg)
 
     # -- instance set-up ------------------------------------------------------
-    def _take(self, sd, res: StageResult) -> None:
+    def _take(self, sd, res: StageResult, online: bool = True) -> None:
         new = instance.activate(self.paths, sd)
         from blockprov.policy import boot_event
 
@@ -174,7 +179,7 @@ class Runner:
         res.warnings.extend(sd.problems)
         self.log(f"datasource {sd.name} ({sd.subplatform or sd.platform}): instance {sd.instance_id}"
                  + (" (new instance)" if new else ""))
-        cfg = self._merged(sd, res)
+        cfg = self._merged(sd, res, online)
         instance.save_config(self.paths, sd.instance_id, cfg)
         instance.write_instance_data(self.paths, sd, cfg)
         self.reporter.configure(cfg)
@@ -215,22 +220,23 @@ class Runner:
                 self._inputs[iid] = {}
         return self._inputs[iid]
 
-    def _userdata(self, sd):
-        """(vendor-data, user-data) of ``sd``, parsed once however many stages of this process ask."""
-        from blockprov import userdata
+    def _userdata(self, sd, online: bool = True):
+        """(vendor-data, user-data) of ``sd``, parsed once however many stages of this process ask; ``online``
+        says whether ``#include`` URLs may be fetched (not in init-local: no network yet)."""
+        from blockprov.refresh import parsed
 
-        if sd.instance_id not in self._parsed:
-            self._parsed[sd.instance_id] = (userdata.parse(sd.vendordata, "vendor-data"),
-                                            userdata.parse(sd.userdata, "user-data"))
-        return self._parsed[sd.instance_id]
+        key = (sd.instance_id, online)
+        if key not in self._parsed:
+            self._parsed[key] = parsed(self.paths, sd, self.cfg, online)
+        return self._parsed[key]
 
-    def _merged(self, sd, res: StageResult) -> dict:
+    def _merged(self, sd, res: StageResult, online: bool = True) -> dict:
         from blockprov.refresh import compose
 
         # activate() already points the instance link at sd's directory: its config is sd's last merge, if any
         from blockprov.modules import _keys
 
-        cfg, problems = compose(self.cfg, sd, instance.load_config(self.paths), self._userdata(sd))
+        cfg, problems = compose(self.cfg, sd, instance.load_config(self.paths), self._userdata(sd, online))
         res.warnings.extend(problems)
         res.warnings.extend(f"cloud-config: {line}" for line in _keys.report(cfg))  # nothing silently ignored
         return cfg
@@ -238,7 +244,9 @@ class Runner:
     def _consume(self, sd, res: StageResult) -> None:
         """Write this instance's scripts and injected files; run boothooks (every boot)."""
         idir = self.paths.instance_dir(sd.instance_id)
-        vd, ud = self._userdata(sd)
+        from blockprov.refresh import gated
+
+        vd, ud, _notes = gated(self.cfg, *self._userdata(sd))  # the notes were told when the config was merged
         dirs = {"script": idir / "scripts", "script-per-boot": self.paths.scripts / "per-boot",
                 "script-per-instance": self.paths.scripts / "per-instance",
                 "script-per-once": self.paths.scripts / "per-once"}

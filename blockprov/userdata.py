@@ -1,9 +1,11 @@
 """User-data and vendor-data: unwrap, split into parts, parse cloud-config (pure).
 
-Accepted: ``#cloud-config`` YAML, ``#!`` scripts, ``#cloud-boothook``,
-``#cloud-config-archive``, MIME multipart (any nesting), and any of these
-wrapped in gzip and/or base64. A broken part is reported and skipped; the rest
-still applies.
+Accepted: ``#cloud-config`` YAML, ``#cloud-config-jsonp`` (a JSON patch),
+``#!`` scripts, ``#cloud-boothook``, ``#cloud-config-archive``, ``#include`` /
+``#include-once``, ``## template: jinja``, MIME multipart (any nesting, mbox
+style too), and any of these wrapped in gzip and/or base64. A broken part is
+reported and skipped; the rest still applies. Fetching an include is the one
+effect, and it is the caller's (include_fetch.py), passed in.
 """
 
 from __future__ import annotations
@@ -25,15 +27,19 @@ MIME_TYPES = {
     "text/cloud-boothook": "boothook",
     "text/cloud-config-archive": "cloud-config-archive",
     "text/x-include-url": "include",
-    "text/x-include-once-url": "include",
+    "text/x-include-once-url": "include-once",
+    "text/cloud-config-jsonp": "cloud-config-jsonp",
+    "text/jinja2": "jinja",
     "text/part-handler": "part-handler",
 }
 STARTS = [
     (b"#cloud-config-archive", "cloud-config-archive"),
+    (b"#cloud-config-jsonp", "cloud-config-jsonp"),
     (b"#cloud-config", "cloud-config"),
     (b"#cloud-boothook", "boothook"),
     (b"#include", "include"),
     (b"#part-handler", "part-handler"),
+    (b"## template: jinja", "jinja"),
     (b"#!", "script"),
     (b"content-type:", "mime"),
     (b"mime-version:", "mime"),
@@ -56,6 +62,7 @@ class UserData:
     scripts: list[Part] = field(default_factory=list)  # kind tells when it runs
     boothooks: list[Part] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    includes: list[str] = field(default_factory=list)  # URLs named by #include parts (followed or not)
 
     def to_json(self) -> dict:
         return {"cloud_config": self.cloud_config, "problems": self.problems,
@@ -94,6 +101,10 @@ def unwrap(data: bytes) -> bytes:
 
 
 def sniff(data: bytes) -> str | None:
+    from blockprov.jinja_render import is_template
+
+    if is_template(data.lstrip()):
+        return "jinja"  # "## template:jinja" and "##template: jinja" too, as cloud-init's templater reads it
     head = data.lstrip()[:64].lower()
     for start, kind in STARTS:
         if head.startswith(start):
@@ -134,7 +145,11 @@ def load_yaml(text: bytes | str, source: str = "YAML"):
     return bounded(text, source)
 
 
-def parse(raw: bytes | str | None, source: str = "user-data") -> UserData:
+def parse(raw: bytes | str | None, source: str = "user-data", fetch=None, template_vars: dict | None = None,
+          offline: bool = False) -> UserData:
+    """Parse user-data. ``fetch(url, once) -> bytes`` gets ``#include`` URLs (include_fetch.py; None: includes
+    are reported, not followed; ``offline``: they wait for a later parse with the network, silently);
+    ``template_vars`` are the instance-data a ``## template: jinja`` part is rendered with."""
     from blockprov.merge import MergeSpecError, merge_how, parse_how
 
     ud = UserData()
@@ -144,9 +159,10 @@ def parse(raw: bytes | str | None, source: str = "user-data") -> UserData:
     if len(data) > MAX_BYTES:
         ud.problems.append(f"{source}: {len(data)} bytes is over the {MAX_BYTES >> 20} MiB limit; ignored")
         return ud
-    parts: list[Part] = []
-    _split(data, source, parts, ud.problems, depth=0)
-    for p in parts:
+    walk = _Walk(ud.problems, fetch, template_vars, offline)
+    _split(data, source, walk, depth=0)
+    ud.includes = walk.includes
+    for p in walk.out:
         if p.kind == "cloud-config":
             try:
                 obj = load_yaml(p.payload, p.name)
@@ -166,12 +182,12 @@ def parse(raw: bytes | str | None, source: str = "user-data") -> UserData:
                 ud.problems.append(f"{p.name}: {exc}; the default merge is used")
                 how = parse_how(None)
             ud.cloud_config = merge_how(ud.cloud_config, binary_as_base64(obj), how)
+        elif p.kind == "cloud-config-jsonp":
+            ud.cloud_config = _patched(ud.cloud_config, p, ud.problems)
         elif p.kind in SCRIPT_KINDS:
             ud.scripts.append(p)
         elif p.kind == "boothook":
             ud.boothooks.append(p)
-        elif p.kind == "include":
-            ud.problems.append(f"{p.name}: #include of URLs is not supported; part skipped")
         elif p.kind == "part-handler":
             ud.problems.append(f"{p.name}: part-handlers (Python code that handles other parts) are refused; "
                                "part skipped")
@@ -180,50 +196,133 @@ def parse(raw: bytes | str | None, source: str = "user-data") -> UserData:
     return ud
 
 
+def _patched(cfg: dict, p: Part, problems: list[str]) -> dict:
+    """cloud-init's ``#cloud-config-jsonp``: an RFC 6902 JSON patch applied to the cloud-config merged so far."""
+    import json
+
+    import jsonpatch
+
+    text = p.payload.lstrip()
+    text = text[len(b"#cloud-config-jsonp"):] if text.lower().startswith(b"#cloud-config-jsonp") else text
+    try:
+        patch = jsonpatch.JsonPatch(json.loads(text))
+        out = patch.apply(cfg, in_place=False)
+    except (ValueError, TypeError, jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+        problems.append(f"{p.name}: JSON patch not applied: {_one_line(exc)}")
+        return cfg
+    if not isinstance(out, dict):
+        problems.append(f"{p.name}: JSON patch would make the cloud-config a {type(out).__name__}; not applied")
+        return cfg
+    return out
+
+
 def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())[:300]
 
 
-def _split(data: bytes, name: str, out: list[Part], problems: list[str], depth: int) -> None:
+@dataclass
+class _Walk:
+    """What splitting carries along: the parts found, the problems, and the shell's two helpers."""
+    problems: list[str]
+    fetch: object = None
+    template_vars: dict | None = None
+    offline: bool = False
+    out: list[Part] = field(default_factory=list)
+    includes: list[str] = field(default_factory=list)
+
+
+def _split(data: bytes, name: str, walk: _Walk, depth: int) -> None:
     if depth > 8:
-        problems.append(f"{name}: nested too deeply; skipped")
+        walk.problems.append(f"{name}: nested too deeply; skipped")
         return
     try:
         data = unwrap(data)
     except ValueError as exc:
-        problems.append(f"{name}: {exc}; skipped")
+        walk.problems.append(f"{name}: {exc}; skipped")
         return
     kind = sniff(data)
     if kind == "mime":
-        _split_mime(data, name, out, problems, depth)
+        _split_mime(data, name, walk, depth)
     elif kind == "cloud-config-archive":
-        _split_archive(data, name, out, problems, depth)
+        _split_archive(data, name, walk, depth)
+    elif kind == "jinja":
+        _render(data, name, walk, depth)
+    elif kind == "include":
+        _include(data, name, walk, depth, once=False)
     elif kind is None and not data.strip():
         return
     else:
-        out.append(Part(kind or "unknown", name, data))
+        walk.out.append(Part(kind or "unknown", name, data))
 
 
-def _split_mime(data: bytes, name: str, out: list[Part], problems: list[str], depth: int) -> None:
+def _render(data: bytes, name: str, walk: _Walk, depth: int) -> None:
+    from blockprov import jinja_render
+
+    if walk.template_vars is None:
+        walk.problems.append(f"{name}: jinja template but no instance-data to render it with; part skipped")
+        return
+    try:
+        out, warns = jinja_render.render(data, jinja_render.variables(walk.template_vars), name)
+    except jinja_render.TemplateError as exc:
+        walk.problems.append(f"{exc}; part skipped")
+        return
+    walk.problems.extend(warns)
+    _split(out, name, walk, depth + 1)
+
+
+def _include(data: bytes, name: str, walk: _Walk, depth: int, once: bool) -> None:
+    """cloud-init's rules: one URL per line; ``#include`` and ``#include-once`` may head any line and switch
+    once-mode for that line and the ones after it; other ``#`` lines and blank lines are ignored. Each URL's
+    content is user-data of any kind (MIME, cloud-config, a script, another include...)."""
+    from blockprov.include_fetch import IncludeError
+
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        walk.problems.append(f"{name}: include list is not UTF-8; skipped")
+        return
+    for line in text.splitlines():
+        low = line.lower()
+        if low.startswith("#include-once"):
+            line, once = line[len("#include-once"):].lstrip(), True
+        elif low.startswith("#include"):
+            line, once = line[len("#include"):].lstrip(), False
+        url = line.strip()
+        if not url or url.startswith("#"):
+            continue
+        walk.includes.append(url)
+        if walk.fetch is None:
+            if not walk.offline:
+                walk.problems.append(f"{name}: include of {url} not followed (no network fetcher here)")
+            continue
+        try:
+            body = walk.fetch(url, once)
+        except IncludeError as exc:
+            walk.problems.append(f"{name}: include not fetched: {exc}")
+            continue
+        _split(body, url, walk, depth + 1)
+
+
+def _split_mime(data: bytes, name: str, walk: _Walk, depth: int) -> None:
     import email
     import email.policy
 
     msg = email.message_from_bytes(data, policy=email.policy.compat32)
     if not msg.is_multipart():
-        payload = _payload(msg, name, problems)
+        payload = _payload(msg, name, walk.problems)
         if payload is not None:
-            _typed(msg.get_content_type(), payload, msg.get_filename() or name, out, problems, depth)
+            _typed(msg.get_content_type(), payload, msg.get_filename() or name, walk, depth)
         return
     for i, part in enumerate(msg.walk()):
         if part.is_multipart():
             continue
         pname = part.get_filename() or f"{name}/part-{i:03d}"
-        payload = _payload(part, pname, problems)
+        payload = _payload(part, pname, walk.problems)
         if payload is not None:
-            before = len(out)
-            _typed(part.get_content_type(), payload, pname, out, problems, depth)
+            before = len(walk.out)
+            _typed(part.get_content_type(), payload, pname, walk, depth)
             spec = part.get("X-Merge-Type") or part.get("Merge-Type")
-            for made in out[before:]:
+            for made in walk.out[before:]:
                 made.merge = made.merge or (str(spec) if spec else None)
 
 
@@ -239,43 +338,50 @@ def _payload(part, name: str, problems: list[str]) -> bytes | None:
     return payload if isinstance(payload, bytes) else b""
 
 
-def _typed(ctype: str, payload: bytes, name: str, out, problems, depth: int) -> None:
+def _typed(ctype: str, payload: bytes, name: str, walk: _Walk, depth: int) -> None:
     kind = MIME_TYPES.get(ctype)
     if kind == "script" and sniff(payload) not in (None, "script"):
         # cloud-init's rule: a script must start with #!, so a text/x-shellscript part that starts with another
         # known header (#cloud-config...) is that, whatever its declared type
         kind = None
     if kind == "cloud-config-archive":
-        _split_archive(payload, name, out, problems, depth + 1)
+        _split_archive(payload, name, walk, depth + 1)
+    elif kind in ("include", "include-once"):
+        _include(payload, name, walk, depth + 1, once=kind == "include-once")
+    elif kind == "jinja":
+        _render(payload, name, walk, depth + 1)
     elif kind is not None:
         try:
             payload = unwrap(payload)
         except ValueError as exc:
-            problems.append(f"{name}: {exc}; skipped")
+            walk.problems.append(f"{name}: {exc}; skipped")
             return
-        out.append(Part(kind, name, payload))
+        out_kind = kind
+        if kind == "cloud-config" and sniff(payload) == "cloud-config-jsonp":
+            out_kind = "cloud-config-jsonp"
+        walk.out.append(Part(out_kind, name, payload))
     else:  # text/plain, application/octet-stream, x-gzip...: look at the content
-        _split(payload, name, out, problems, depth + 1)
+        _split(payload, name, walk, depth + 1)
 
 
-def _split_archive(data: bytes, name: str, out, problems, depth: int) -> None:
+def _split_archive(data: bytes, name: str, walk: _Walk, depth: int) -> None:
     try:
         items = load_yaml(data)
     except Exception as exc:  # noqa: BLE001
-        problems.append(f"{name}: invalid cloud-config-archive: {_one_line(exc)}")
+        walk.problems.append(f"{name}: invalid cloud-config-archive: {_one_line(exc)}")
         return
     if not isinstance(items, list):
-        problems.append(f"{name}: cloud-config-archive must be a list")
+        walk.problems.append(f"{name}: cloud-config-archive must be a list")
         return
     for i, it in enumerate(items):
         if isinstance(it, str):
             it = {"content": it}
         if not isinstance(it, dict) or not isinstance(it.get("content"), str):
-            problems.append(f"{name}[{i}]: archive entry without string content; skipped")
+            walk.problems.append(f"{name}[{i}]: archive entry without string content; skipped")
             continue
         pname = it.get("filename") or f"{name}[{i}]"
         payload = it["content"].encode()
         if it.get("type"):
-            _typed(str(it["type"]), payload, pname, out, problems, depth + 1)
+            _typed(str(it["type"]), payload, pname, walk, depth + 1)
         else:
-            _split(payload, pname, out, problems, depth + 1)
+            _split(payload, pname, walk, depth + 1)

@@ -10,6 +10,7 @@ BASE = frozenset({
     "datasource_list", "datasource", "system_info", "reporting", "updates", "hotplug", "network",
     "init_local_modules", "init_modules", "config_modules", "final_modules", "cloud_init_modules",
     "cloud_config_modules", "cloud_final_modules", "merge_how", "merge_type", "vendor_data", "vendordata",
+    "allow_userdata",
     "default_user", "user", "manage_etc_hosts", "preserve_hostname", "fqdn", "hostname", "prefer_fqdn_over_hostname",
     "create_hostname_file", "storage", "mount_default_fields", "ssh_pwauth", "disable_root", "disable_root_opts",
     "password", "chpasswd", "output", "log_cfgs", "def_log_file", "syslog_fix_perms", "_doc"})

@@ -12,9 +12,10 @@ from blockprov.storage.run import run
 TIMEOUT = 3600
 
 
-def run_parts(ctx: ModuleContext, directory: Path, each: str | None = None) -> str:
+def run_parts(ctx: ModuleContext, directory: Path, each: str | None = None, prefix: list[str] | None = None) -> str:
     """Run the executables of ``directory``. With ``each`` (once | per-instance) every script has its
-    own semaphore keyed by name and content, so a script added later still runs once."""
+    own semaphore keyed by name and content, so a script added later still runs once. ``prefix`` goes
+    before each script's path in its argv (vendor_data.prefix: an interpreter or a wrapper)."""
     from blockprov import semaphores
 
     if not directory.is_dir():
@@ -28,7 +29,7 @@ def run_parts(ctx: ModuleContext, directory: Path, each: str | None = None) -> s
             sem = f"script-{directory.name}-{p.name}-{hashlib.sha256(p.read_bytes()).hexdigest()[:12]}"
             if semaphores.done(ctx.paths, ctx.iid, sem, each):
                 continue
-        res = run([str(p)], check=False, timeout=TIMEOUT, env={"INSTANCE_ID": ctx.iid})
+        res = run([*(prefix or []), str(p)], check=False, timeout=TIMEOUT, env={"INSTANCE_ID": ctx.iid})
         if ctx.log:
             ctx.log(f"{p}: exit {res.returncode}\n{res.stdout}{res.stderr}")
         (failed if res.returncode else ran).append(f"{p.name}" + (f" (exit {res.returncode})" if res.returncode else ""))

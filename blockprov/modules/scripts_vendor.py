@@ -1,12 +1,22 @@
-"""Run the vendor-data scripts, once per instance."""
+"""Run the vendor-data scripts, once per instance.
+
+``vendor_data: {prefix: ...}`` (a string or a list of strings, as cloud-init
+takes it) is put before each script's path in its argv; ``vendor_data:
+{enabled: false}`` keeps vendor-data from being consumed at all (refresh.gated).
+"""
 
 from blockprov.modules._scripts import run_parts
 
 FREQUENCY = "per-instance"
 DESCRIPTION = "run vendor-data scripts, once per instance"
 RERUNNABLE = False
-SCHEMA = {"type": "object", "properties": {}}  # reads no keys
+SCHEMA = {"type": "object", "properties": {"vendor_data": {
+    "type": "object",
+    "properties": {"enabled": {"type": ["boolean", "string"]},
+                   "prefix": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}}}}}
 
 
 def handle(ctx, args):
-    return run_parts(ctx, ctx.paths.scripts / "vendor")
+    prefix = (ctx.cfg.get("vendor_data") or {}).get("prefix") or []
+    prefix = [prefix] if isinstance(prefix, str) else [str(p) for p in prefix]
+    return run_parts(ctx, ctx.paths.scripts / "vendor", prefix=prefix)

@@ -76,7 +76,7 @@ def test_broken_parts_are_reported_and_the_rest_applies():
     assert ud.cloud_config == {"hostname": "ok"}
     text = "\n".join(ud.problems)
     assert "invalid cloud-config YAML" in text and "not valid base64" in text
-    assert "#include" in text and "unrecognised format" in text
+    assert "include of http://example.invalid/x not followed" in text and "unrecognised format" in text
     assert len(ud.problems) == 4
 
 
