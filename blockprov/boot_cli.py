@@ -9,7 +9,7 @@ from pathlib import Path
 from blockprov.cli import EXIT_FAIL, EXIT_INVALID, EXIT_OK
 from blockprov.paths import Paths
 
-EXIT_DEGRADED = 2
+EXIT_DEGRADED = 3  # stage commands: everything ran, with warnings (2 is an invalid system config, as everywhere)
 
 
 def run(args) -> int:
@@ -33,7 +33,9 @@ def _stages(paths: Paths, stages: list[str]) -> int:
             print(f"{r.stage}: error: {e}", file=sys.stderr)
         for w in r.warnings:
             print(f"{r.stage}: warning: {w}", file=sys.stderr)
-    return EXIT_FAIL if any(r.errors for r in results) else EXIT_OK
+    if any(r.errors for r in results):
+        return EXIT_FAIL
+    return EXIT_DEGRADED if any(r.warnings for r in results) else EXIT_OK
 
 
 def cmd_init(paths: Paths, args) -> int:
@@ -112,7 +114,9 @@ def cmd_single(paths: Paths, args) -> int:
         print(f"{name}: warning: {w.removeprefix(name + ': ')}", file=sys.stderr)
     for e in res.errors:
         print(f"{name}: error: {e}", file=sys.stderr)
-    return EXIT_FAIL if res.errors else EXIT_OK
+    if res.errors:
+        return EXIT_FAIL
+    return EXIT_DEGRADED if res.warnings else EXIT_OK
 
 
 def cmd_clean(paths: Paths, args) -> int:
@@ -369,6 +373,7 @@ def cmd_schema(paths: Paths, args) -> int:
 
     from blockprov.limits import load_yaml
 
+    args.file = args.file or args.config_file
     try:
         cfg = load_yaml(Path(args.file).read_bytes(), args.file)
     except (OSError, ValueError, yaml.YAMLError) as exc:

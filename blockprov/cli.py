@@ -105,6 +105,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     c = boot_cmd("schema", "check a cloud-config against every module's schema; exit 0 valid, 2 invalid")
     g = c.add_mutually_exclusive_group(required=True)
     g.add_argument("file", nargs="?", help="user-data (#cloud-config) or a YAML config file")
+    g.add_argument("-c", "--config-file", dest="config_file", metavar="FILE", help="the same, as cloud-init names it")
     g.add_argument("--show", metavar="MODULE", help="print a module's JSON Schema")
     c = boot_cmd("hotplug", "block and net hotplug: enable, disable, status, process the queue, handle an event")
     hs = c.add_subparsers(dest="hotplug_cmd", required=True)

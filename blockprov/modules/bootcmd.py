@@ -1,12 +1,17 @@
-"""bootcmd: commands run early in every boot (init-network stage), each a string (run by sh) or an argv list."""
+"""bootcmd: commands run early in every boot (init-network stage), each a string (run by sh) or an argv list.
 
-from blockprov.modules._commands import run_commands
+Every entry runs, whatever an earlier one did; a bad entry or a non-zero exit is
+that entry's warning (the boot is degraded), named by its JSON path.
+"""
+
+from blockprov.modules._commands import ANY_LIST, run_commands
 from blockprov.modules._schema import COMMANDS
 
 FREQUENCY = "always"
 DESCRIPTION = "run bootcmd commands"
 RERUNNABLE = False
 SCHEMA = {"type": "object", "properties": {"bootcmd": COMMANDS}}
+RUN_SCHEMA = {"type": "object", "properties": {"bootcmd": ANY_LIST}}
 
 
 def handle(ctx, args):

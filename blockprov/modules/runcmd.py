@@ -7,37 +7,45 @@ quoted. scripts_user then runs that script with the user-data scripts.
 import shlex
 
 from blockprov.paths import atomic_write
+from blockprov.modules._commands import ANY_LIST
 from blockprov.modules._schema import COMMANDS
 
 FREQUENCY = "per-instance"
 DESCRIPTION = "write runcmd commands as a script for scripts_user"
 RERUNNABLE = False
 SCHEMA = {"type": "object", "properties": {"runcmd": COMMANDS}}
+RUN_SCHEMA = {"type": "object", "properties": {"runcmd": ANY_LIST}}  # entries checked one by one
 
 
 class RuncmdError(Exception):
     pass
 
 
-def render(cmds) -> str:
+def render(cmds) -> tuple[str, list[str]]:
+    """(the script, the entries left out with their JSON paths) (pure)."""
+    from blockprov.modules._commands import argv_of
+
     if not isinstance(cmds, list):
         raise RuncmdError("$.runcmd: must be a list of strings or argv lists")
-    lines = ["#!/bin/sh"]
+    lines, bad = ["#!/bin/sh"], []
     for i, c in enumerate(cmds):
-        if isinstance(c, str):
-            lines.append(c)
-        elif isinstance(c, list) and any(isinstance(a, bool) for a in c):
-            raise RuncmdError(f"$.runcmd[{i}]: {c!r} holds a YAML boolean (true/false/yes/no); quote it")
-        elif isinstance(c, list) and c and all(isinstance(a, (str, int, float)) for a in c):
-            lines.append(shlex.join(str(a) for a in c))
-        else:
-            raise RuncmdError(f"$.runcmd[{i}]: a command is a string or a non-empty list of strings")
-    return "\n".join(lines) + "\n"
+        try:
+            cmd = argv_of(c, f"$.runcmd[{i}]")
+        except ValueError as exc:
+            bad.append(f"{exc}; left out")
+            continue
+        lines.append(cmd if isinstance(cmd, str) else shlex.join(cmd))
+    return "\n".join(lines) + "\n", bad
 
 
 def handle(ctx, args):
+    from blockprov.modules import ModuleWarning
+
     cmds = args.get("runcmd", ctx.cfg.get("runcmd"))
     if cmds is None:
         return ""
-    atomic_write(ctx.paths.instance_dir(ctx.iid) / "scripts" / "runcmd", render(cmds), mode=0o700)
+    script, bad = render(cmds)
+    atomic_write(ctx.paths.instance_dir(ctx.iid) / "scripts" / "runcmd", script, mode=0o700)
+    if bad:
+        raise ModuleWarning("; ".join(bad) + f" ({len(cmds) - len(bad)} command(s) written for scripts_user)")
     return f"{len(cmds)} command(s) for scripts_user"

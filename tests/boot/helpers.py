@@ -9,7 +9,9 @@ def bp(root: Path, *args: str, check: bool = False, timeout: float = 60) -> subp
     argv = [args[0], "--root", str(root), *args[1:]]  # before any REMAINDER argument (per CMD...)
     res = subprocess.run([sys.executable, "-m", "blockprov", *argv], capture_output=True,
                          text=True, timeout=timeout)
-    if check and res.returncode != 0:
+    # a stage command that ran with warnings exits 3 (degraded): ``check`` asks only that it ran
+    ok = (0, 3) if args[0] in ("boot", "init", "modules", "single") else (0,)
+    if check and res.returncode not in ok:
         raise AssertionError(f"blockprov {' '.join(args)} exited {res.returncode}\n{res.stdout}\n{res.stderr}")
     return res
 

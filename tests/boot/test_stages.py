@@ -102,7 +102,7 @@ def test_module_failure_is_reported_and_retried_next_boot(root):
     assert not (root / "var/lib/blockprov/instances/i-1/sem/scripts_user").exists()
     (root / "fixed").touch()
     reboot(root)
-    assert bp(root, "boot").returncode == 0
+    assert bp(root, "boot").returncode in (0, 3)
     assert (root / "done").read_text() == "ok\n"
 
 
@@ -252,7 +252,7 @@ def test_events_reach_a_webhook_and_a_dead_one_does_not_hold_boot(root):
     # A port that accepts nothing: connection refused, retried, then given up within the deadline.
     isolated_cfg(root, "reporting: {hook: {type: webhook, endpoint: 'http://127.0.0.1:9/ev', retries: 2, deadline: 1}}\n")
     t = time.monotonic()
-    assert bp(root, "boot").returncode == 0
+    assert bp(root, "boot").returncode in (0, 3)
     assert time.monotonic() - t < 5
 
 

@@ -150,7 +150,7 @@ def test_phone_home_gives_up_after_its_tries_with_a_warning(tmp_path):
         took = time.monotonic() - t0
     finally:
         rx.close()
-    assert res.returncode == 0 and "phone_home" in res.stderr and "gave up after 3 tries" in res.stderr
+    assert res.returncode in (0, 3) and "phone_home" in res.stderr and "gave up after 3 tries" in res.stderr
     assert rx.tries == 3 and took < 15
     assert finished(root, "config-phone_home")[-1]["result"] == "WARN"
 
@@ -204,7 +204,7 @@ def test_cloud_init_disk_keys_partition_format_mount_once(tmp_path, loops):
         "mounts": [[dev + "p1", "/srv/a"], ["LABEL=second", "/srv/b", "xfs", "defaults,noatime"],
                    ["sdz9", "/srv/later"]]}))
     res = bp(root, "boot")
-    assert res.returncode == 0, res.stderr
+    assert res.returncode in (0, 3), res.stderr
     assert blkid(dev + "p1")["LABEL"] == "first" and blkid(dev + "p2")["TYPE"] == "xfs"
     assert mounted_at(root / "srv/a") == dev + "p1" and mounted_at(root / "srv/b") == dev + "p2"
     fstab = (root / "etc/fstab").read_text()
@@ -216,7 +216,7 @@ def test_cloud_init_disk_keys_partition_format_mount_once(tmp_path, loops):
         (root / "var/log/blockprov/output.log").read_text()
     before = (root / "etc/fstab").stat().st_mtime_ns
     reboot(root)
-    assert bp(root, "boot").returncode == 0
+    assert bp(root, "boot").returncode in (0, 3)
     assert (root / "etc/fstab").stat().st_mtime_ns == before
     assert "already ran (once-per-instance)" in finished(root, "config-disks")[-1]["description"] or \
         "already ran" in finished(root, "config-disks")[-1]["description"]
@@ -236,7 +236,7 @@ def test_disk_setup_never_reformats_data_without_overwrite(tmp_path, loops):
         "disk_setup": {dev: {"table_type": "mbr", "layout": True, "overwrite": True}},
         "fs_setup": [{"filesystem": "btrfs", "device": dev, "partition": "auto", "label": "fresh"}]}))
     reboot(root)
-    assert bp(root, "boot").returncode == 0
+    assert bp(root, "boot").returncode in (0, 3)
     assert blkid(dev).get("PTTYPE") == "dos" and blkid(dev + "p1")["LABEL"] == "fresh"
 
 
@@ -250,7 +250,7 @@ def test_mounts_of_an_existing_filesystem_are_not_duplicated(tmp_path, loops):
     (root / "etc/fstab").write_text(f"UUID={uuid}\t/data\text4\tdefaults\t0\t2\n")
     nocloud_seed(root, "instance-id: i-1\n", cc({"mounts": [[dev, "/data"], ["LABEL=olddata", "/data2"]]}))
     res = bp(root, "boot")
-    assert res.returncode == 0, res.stderr
+    assert res.returncode in (0, 3), res.stderr
     fstab = (root / "etc/fstab").read_text()
     assert fstab.count(uuid) == 1 and "LABEL=olddata" not in fstab  # same device by UUID, by path, by label
     assert blkid(dev)["LABEL"] == "olddata"  # preserved, never reformatted
@@ -310,14 +310,14 @@ def test_a_reboot_of_the_same_instance_never_formats_again(tmp_path, loops, form
     vol = dev + "p1" if "disk_setup" in disk_keys else dev
     nocloud_seed(root, "instance-id: i-1\n", cc({**disk_keys, "mounts": [[vol, "/data"]]}))
     res = bp(root, "boot")
-    assert res.returncode == 0, res.stderr
+    assert res.returncode in (0, 3), res.stderr
     assert blkid(vol)["LABEL"] == "fresh"
     assert mounted_at(root / "data") == vol
     (root / "data/keep.txt").write_text("written after the first boot\n")
     subprocess.run(["umount", str(root / "data")], check=True)
     reboot(root)
     res = bp(root, "boot")
-    assert res.returncode == 0, res.stderr
+    assert res.returncode in (0, 3), res.stderr
     subprocess.run(["mount", vol, str(root / "data")], check=True)
     assert (root / "data/keep.txt").read_text() == "written after the first boot\n"
     subprocess.run(["umount", str(root / "data")], check=True)
@@ -328,5 +328,5 @@ def test_swap_size_auto_is_valid_and_made(tmp_path):
     root = setup(tmp_path, "disks")
     nocloud_seed(root, "instance-id: i-1\n", cc({"swap": {"filename": "/swapfile", "size": "auto", "maxsize": "16M"}}))
     res = bp(root, "boot")
-    assert res.returncode == 0, res.stderr
+    assert res.returncode in (0, 3), res.stderr
     assert (root / "swapfile").stat().st_size == 16 << 20 and blkid(str(root / "swapfile"))["TYPE"] == "swap"

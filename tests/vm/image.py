@@ -28,6 +28,9 @@ PACKAGES = [
     # blockprov's Depends (Debian's own packages, as a user's machine has them)
     "python3", "python3-parted", "python3-yaml", "python3-pyudev", "python3-jsonschema", "python3-sh",
     "python3-fastjsonschema", "python3-pycdlib", "python3-defusedxml", "python3-urllib3", "python3-tenacity",
+    "python3-jinja2", "python3-jsonpatch",
+    # the ntp module's clients (apt itself is in every Debian root)
+    "chrony",
     # blockprov-engine's
     "python3-aiohttp",
 ]

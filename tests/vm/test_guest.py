@@ -539,7 +539,7 @@ def test_6_nova_bond_and_vlan_come_up(guest):
     g.run(["udevadm", "settle"])
     g.write("/etc/blockprov/blockprov.cfg.d/90-vm-bond.cfg", yaml.safe_dump({"network": NETWORK_DATA}))
     r = g.run(["blockprov", "single", "--name", "network"], timeout=300, check=False)
-    assert r.rc == 0, r.stdout + r.stderr
+    assert r.rc in (0, 3), r.stdout + r.stderr
     assert "left out" not in r.stdout + r.stderr, r.stdout + r.stderr
 
     def link(name: str) -> dict | None:
