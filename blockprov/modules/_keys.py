@@ -16,9 +16,7 @@ BASE = frozenset({
     "password", "chpasswd", "output", "log_cfgs", "def_log_file", "syslog_fix_perms", "_doc"})
 # cloud-init modules' keys that blockprov does not carry out (yet): a warning names them
 NOT_CARRIED_OUT = {
-    "packages": "package installation", "package_update": "package index updates",
-    "package_upgrade": "package upgrades", "package_reboot_if_required": "reboots after upgrades",
-    "apt": "apt sources and keys", "ntp": "time synchronisation setup", "snap": "snaps", "yum_repos": "yum",
+    "snap": "snaps", "yum_repos": "yum",
     "zypper": "zypper", "chef": "chef", "puppet": "puppet", "salt_minion": "salt", "ansible": "ansible",
     "landscape": "landscape", "lxd": "lxd", "rh_subscription": "RHEL subscriptions", "ubuntu_advantage": "Ubuntu Pro",
     "ubuntu_pro": "Ubuntu Pro", "mcollective": "mcollective", "byobu_by_default": "byobu", "keyboard": "keyboard",
@@ -28,13 +26,29 @@ NOT_CARRIED_OUT = {
 
 
 @lru_cache(maxsize=1)
-def module_keys() -> frozenset[str]:
+def readers() -> dict[str, frozenset[str]]:
+    """Top-level key -> the modules whose schema reads it."""
     from blockprov import modules
 
-    keys: set[str] = set()
+    out: dict[str, set[str]] = {}
     for name in modules.known_modules():
-        keys |= set((modules.load(name).SCHEMA.get("properties") or {}))
-    return frozenset(keys)
+        for key in modules.load(name).SCHEMA.get("properties") or {}:
+            out.setdefault(key, set()).add(name)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def module_keys() -> frozenset[str]:
+    return frozenset(readers())
+
+
+def _listed(cfg: dict) -> set[str] | None:
+    """Every module named in the config's stage lists; None when a list is malformed (reported elsewhere)."""
+    from blockprov import sysconfig
+
+    try:
+        return {e.name for stage in sysconfig.STAGE_KEYS for e in sysconfig.module_entries(cfg, stage)}
+    except sysconfig.ConfigError:
+        return None
 
 
 def report(cfg: dict) -> list[str]:
@@ -46,4 +60,11 @@ def report(cfg: dict) -> list[str]:
             out.append(f"$.{key}: {NOT_CARRIED_OUT[key]} is not carried out by blockprov; the key is ignored")
         else:
             out.append(f"$.{key}: unrecognized key, ignored")
+    listed = _listed(cfg) if any(k in cfg for k in ("init_local_modules", "init_modules", "config_modules",
+                                                   "final_modules")) else None
+    if listed is not None:
+        for key in sorted(k for k in cfg if isinstance(k, str) and k in readers() and k not in BASE):
+            if not readers()[key] & listed:
+                out.append(f"$.{key}: read by {', '.join(sorted(readers()[key]))}, which no stage list "
+                           "(init_modules, config_modules, ...) runs; ignored")
     return out

@@ -46,6 +46,11 @@ def _leaf(e):
     return e
 
 
+def errors_of(schema: dict, entry, where: str) -> list[str]:
+    """One entry of a list or mapping checked on its own: its problems, paths starting at ``where`` (pure)."""
+    return [where + p[1:] for p in problems(schema, entry)]
+
+
 def problems(schema: dict, doc: dict) -> list[str]:
     """'$.path: message' for every schema error, sorted by path (pure)."""
     import jsonschema

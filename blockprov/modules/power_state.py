@@ -57,6 +57,12 @@ def handle(ctx, args):
     if not spec:
         return ""
     go, why = condition_met(spec.get("condition", True))
+    return schedule(ctx, spec, go, why)
+
+
+def schedule(ctx, spec: dict, go: bool, why: str) -> str:
+    """Shut down as ``spec`` says once this process exits (recorded, not run, on a temp root). The packages
+    module uses it too, for package_reboot_if_required."""
     argv = shutdown_argv(spec)
     if str(ctx.paths.root) != "/":
         atomic_write(ctx.paths.run / "power-state.json",

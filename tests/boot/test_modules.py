@@ -162,17 +162,19 @@ def test_storage_module_invalid_config_writes_nothing(root, loops):
 
 
 def test_keys_blockprov_does_not_act_on_are_reported_not_silently_ignored(root):
-    """issue 21: `packages` (not carried out) and an unknown key are warnings at boot, in stderr and status;
-    keys blockprov acts on are not reported."""
-    nocloud_seed(root, "instance-id: i-1\n", "#cloud-config\npackages: [nginx]\nfrobnicate: 1\n"
-                                             "runcmd: [[/bin/true]]\nwrite_files: []\n")
+    """issue 21: `snap` (not carried out), an unknown key and a key whose module no stage list runs are warnings
+    at boot, in stderr and status; keys blockprov acts on are not reported."""
+    (root / "etc/blockprov/blockprov.cfg.d/02-lists.cfg").write_text("config_modules: [runcmd]\n")
+    nocloud_seed(root, "instance-id: i-1\n", "#cloud-config\nsnap: {commands: [x]}\nfrobnicate: 1\n"
+                                             "runcmd: [[/bin/true]]\nwrite_files: []\ntimezone: UTC\n")
     res = bp(root, "boot")
     assert res.returncode in (0, 3), res.stderr
-    assert "$.packages: package installation is not carried out by blockprov" in res.stderr
+    assert "$.snap: snaps is not carried out by blockprov" in res.stderr
     assert "$.frobnicate: unrecognized key, ignored" in res.stderr
-    assert "$.runcmd" not in res.stderr and "$.write_files" not in res.stderr
+    assert "$.timezone: read by timezone, which no stage list (init_modules, config_modules, ...) runs" in res.stderr
+    assert "$.runcmd" not in res.stderr
     status = bp(root, "status", "--json").stdout
-    assert "frobnicate" in status and "packages" in status
+    assert "frobnicate" in status and "snap" in status
 
 
 def test_write_files_binary_content_is_written_as_its_bytes(root):
