@@ -147,11 +147,14 @@ def handle(ctx, args):
     if r.returncode:
         warns.append(f"systemctl enable {svc} exited {r.returncode}: {r.stderr.strip()[-200:]}")
     if live:
-        r = run(["systemctl", "restart", svc], check=False, timeout=120)
+        # during the boot the restart is queued (--no-block): a unit ordered after this stage would otherwise
+        # wait for it, and it for the unit; ``blockprov single`` waits for the restart
+        booting = ctx.stage in ("init-local", "init-network", "modules-config", "modules-final")
+        r = run(["systemctl", "restart", *(["--no-block"] if booting else []), svc], check=False, timeout=120)
         if r.returncode:
             warns.append(f"systemctl restart {svc} exited {r.returncode}: {r.stderr.strip()[-200:]}")
         else:
-            done.append(f"{svc} restarted")
+            done.append(f"{svc} restart {'queued' if booting else 'done'}")
     msg = f"{client}: " + ("; ".join(done) or "already configured")
     if warns:
         raise ModuleWarning("; ".join(warns) + f" ({msg})")

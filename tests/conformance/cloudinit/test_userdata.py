@@ -233,3 +233,37 @@ def test_include_lines_and_once_mode_follow_cloud_inits_rules():
     seen.clear()
     userdata.parse("#include-once http://a/1\nhttp://a/2\n# comment\n\n#include http://a/3\nhttp://a/4\n", fetch=fetch)
     assert seen == [("http://a/1", True), ("http://a/2", True), ("http://a/3", False), ("http://a/4", False)]
+
+
+# --- deliberate differences (docs/datasources.md, "Differences from cloud-init") ----------------------------
+
+def test_difference_include_fetches_only_http_and_https(tmp_path):
+    import pytest
+
+    from blockprov.include_fetch import IncludeError, IncludeFetcher
+
+    f = IncludeFetcher(tmp_path / "urlcache")
+    for url in ("file:///etc/passwd", "/etc/passwd", "ftp://example.invalid/x"):
+        with pytest.raises(IncludeError, match="only http:// and https://"):
+            f(url, once=False)
+    ud = userdata.parse("#include\nfile:///etc/shadow\n", fetch=f)
+    assert ud.cloud_config == {} and "only http:// and https://" in ud.problems[0]
+
+
+def test_difference_include_once_mime_type_makes_every_line_once():
+    seen = []
+    userdata.parse(_mime(_part("x-include-once-url", "http://a/1\nhttp://a/2\n")),
+                   fetch=lambda url, once: seen.append((url, once)) or b"")
+    assert seen == [("http://a/1", True), ("http://a/2", True)]
+
+
+def test_difference_include_fan_out_and_depth_are_bounded(tmp_path):
+    """An include that includes itself stops at the depth limit with a problem; cloud-init would loop."""
+    calls = []
+
+    def fetch(url, once):
+        calls.append(url)
+        return b"#include\nhttp://loop/\n"
+
+    ud = userdata.parse("#include\nhttp://loop/\n", fetch=fetch)
+    assert len(calls) <= 9 and any("nested too deeply" in p for p in ud.problems), ud.problems
