@@ -1,7 +1,10 @@
 """Plain passwords are hashed (SHA-512 crypt) as soon as the config is merged, before anything is saved.
 
 So config.json, instance-data*.json, logs and reports only ever hold hashes.
-Hashing uses ``openssl passwd -6`` with the password on stdin (never in argv).
+Hashing uses the C library's crypt(3) through Python's ``crypt`` module (in
+Python 3.11, Debian 12's), else ``openssl passwd -6`` with the password on stdin
+(never in argv). A password that cannot be hashed is never kept in plain text:
+it becomes ``!`` (no password login) and the problem is reported.
 """
 
 from __future__ import annotations
@@ -15,19 +18,48 @@ def is_hash(value: str) -> bool:
     return value.startswith(("$1$", "$5$", "$6$", "$y$", "$2b$", "$2y$", "!", "*"))
 
 
-def sha512(plain: str) -> str:
+class HashError(Exception):
+    """Neither crypt(3) nor openssl could hash the password."""
+
+
+def _crypt():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # PEP 594: gone in 3.13; openssl is the fallback
+        try:
+            import crypt
+        except ImportError:
+            return None
+    return crypt
+
+
+def _sha512(plain: str, salt: str | None) -> str:
+    c = _crypt()
+    if c is not None and "\n" not in plain:
+        out = c.crypt(plain, f"$6${salt}" if salt else c.mksalt(c.METHOD_SHA512))
+        if out and out.startswith("$6$"):
+            return out
     from blockprov.storage.run import run
 
-    return run(["openssl", "passwd", "-6", "-stdin"], input=plain + "\n", timeout=20).stdout.strip()
+    r = run(["openssl", "passwd", "-6", *(["-salt", salt] if salt else []), "-stdin"], input=plain + "\n",
+            timeout=20, check=False)
+    if r.returncode or not r.stdout.startswith("$6$"):
+        raise HashError(f"openssl passwd exited {r.returncode}: {r.stderr.strip()[-120:]}")
+    return r.stdout.strip()
+
+
+def sha512(plain: str) -> str:
+    return _sha512(plain, None)
 
 
 def matches(hashed: str, plain: str) -> bool:
     """True when ``hashed`` (SHA-512 crypt) is the hash of ``plain``: re-hash with its salt and compare."""
-    from blockprov.storage.run import run
-
     salt = _salt_of(hashed)
-    return salt is not None and run(["openssl", "passwd", "-6", "-salt", salt, "-stdin"], input=plain + "\n",
-                                    timeout=20).stdout.strip() == hashed
+    try:
+        return salt is not None and _sha512(plain, salt) == hashed
+    except HashError:
+        return False
 
 
 def _salt_of(h: str) -> str | None:
@@ -62,8 +94,19 @@ def sticky(previous: list[str], hasher=None):
     return h
 
 
-def hash_config(cfg: dict, hasher=sha512) -> dict:
-    """A copy of ``cfg`` with every plain password replaced by its hash (pure given ``hasher``)."""
+def hash_config(cfg: dict, hasher=sha512, problems: list[str] | None = None) -> dict:
+    """A copy of ``cfg`` with every plain password replaced by its hash (pure given ``hasher``). One that cannot
+    be hashed becomes ``!`` (locked), and ``problems`` says so: the plain text is kept nowhere."""
+    base = hasher
+
+    def hasher(plain: str) -> str:  # noqa: F811 - the given hasher, made safe
+        try:
+            return base(plain)
+        except Exception as exc:  # noqa: BLE001 - any failure: lock, report, go on
+            if problems is not None:
+                problems.append(f"a password could not be hashed ({exc}); that password is not set (locked)")
+            return "!"
+
     out = copy.deepcopy(cfg)
     users = out.get("users")
     for u in [users] if isinstance(users, dict) else users if isinstance(users, list) else []:

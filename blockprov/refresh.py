@@ -96,7 +96,7 @@ def compose(sys_cfg: dict, sd: SourceData, previous: dict | None = None, parsed=
     problems = vd.problems + ud.problems
     vd, ud, notes = gated(sys_cfg, vd, ud)
     hasher = passwords.sticky(passwords.hashes_in(previous)) if previous else passwords.sha512
-    cfg = passwords.hash_config(merge_all(sys_cfg, sd.cfg, vd.cloud_config, ud.cloud_config), hasher)
+    cfg = passwords.hash_config(merge_all(sys_cfg, sd.cfg, vd.cloud_config, ud.cloud_config), hasher, notes)
     return cfg, problems + notes
 
 

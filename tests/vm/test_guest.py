@@ -576,54 +576,21 @@ def test_6_nova_bond_and_vlan_come_up(guest):
            f"bond0.100 id 100 {vlan['address']} with {sorted(have & {'203.0.113.10/24', '2001:db8:10::10/64'})}")
 
 
-VM7_FILES = ["/etc/apt/sources.list.d/blockprov-tests.list", "/etc/apt/keyrings/blockprov-tests.asc",
-             "/etc/apt/apt.conf.d/94blockprov-config", "/etc/chrony/chrony.conf", "/etc/passwd", "/etc/shadow",
-             "/etc/group", "/var/lib/dpkg/status", "/etc/vm7/plain.txt", "/etc/vm7/blob.bin", "/etc/vm7/late.txt",
-             "/home/alice/.ssh/authorized_keys", "/root/.ssh/authorized_keys", "/var/log/vm7-runcmd.log"]
-
-
-def vm7_user_data(key: str) -> str:
-    import base64
-
-    doc = {
-        "hostname": "vm7",
-        "users": [{"name": "alice", "shell": "/bin/bash", "ssh_authorized_keys": [KEY]},
-                  {"name": "bob", "ssh_import_id": ["gh:bob"]},
-                  {"name": "bad user!"}],
-        "ssh_authorized_keys": [KEY],
-        "disable_root": True,
-        "chpasswd": {"expire": False, "users": [{"name": "alice", "password": "vm7-secret", "type": "text"}]},
-        "write_files": [{"path": "/etc/vm7/plain.txt", "content": "hello\n"},
-                        {"path": "/etc/vm7/late.txt", "content": "late\n", "owner": "alice:alice", "defer": True}],
-        "bootcmd": ["echo boot >> /var/log/vm7-bootcmd.log"],
-        "runcmd": ["echo run >> /var/log/vm7-runcmd.log", {"not": "a command"}],
-        "apt": {"sources": {"blockprov-tests": {"source": "deb [signed-by=$KEY_FILE] file:/srv/repo ./", "key": key}},
-                "conf": 'APT::Install-Recommends "false";'},
-        "package_update": True, "package_upgrade": True, "package_reboot_if_required": True,
-        "packages": ["blockprov-hello", "no-such-package-xyz", ["blockprov-pinned", "1.0"]],
-        "ntp": {"ntp_client": "chrony", "servers": ["192.0.2.123"]},
-    }
-    blob = base64.b64encode(bytes(range(256))).decode()
-    return ("## template: jinja\n#cloud-config\n" + yaml.safe_dump(doc, width=1000)
-            + "final_message: 'vm7 {{ v1.instance_id }} up'\n").replace("write_files:\n", "write_files:\n- path: /etc/vm7/blob.bin\n  content: !!binary |\n"
-                            f"    {blob}\n", 1)
-
 
 def test_7_every_cloud_config_key_on_a_new_instance_then_a_reboot_changes_nothing(guest, tmp_path):
-    from tests import aptrepo
+    from tests import aptrepo, realistic
 
     g = guest
-    repo = aptrepo.build(g.ctl / "repo", [("blockprov-hello", "1.0"), ("blockprov-pinned", "1.0"),
-                                          ("blockprov-pinned", "2.0")])
+    repo = aptrepo.build(g.ctl / "repo", realistic.PACKAGES)
     g.run(["sh", "-ec", "rm -rf /srv/repo && cp -r /mnt/ctl/repo /srv/repo"])
     g.write("/var/lib/blockprov/seed/nocloud/meta-data", "instance-id: vm7-instance\nlocal-hostname: vm7\n")
-    g.write("/var/lib/blockprov/seed/nocloud/user-data", vm7_user_data(repo.key))
+    g.write("/var/lib/blockprov/seed/nocloud/user-data", realistic.user_data(repo.key))
     g.reboot(timeout=600)
     st = status(g)
     warnings = "\n".join(st.get("warnings", []))
     assert st["status"] in ("degraded done", "degraded"), st
     assert not st.get("errors"), st
-    for named in ("$.users[1].ssh_import_id", "$.users[2]", "$.runcmd[1]", "no-such-package-xyz"):
+    for named in realistic.NAMED:
         assert named in warnings, warnings
     # apt and packages: from the signed local repository, the pinned version as asked
     ver = g.run(["dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Status}\\n", "blockprov-hello",
@@ -645,22 +612,21 @@ def test_7_every_cloud_config_key_on_a_new_instance_then_a_reboot_changes_nothin
     assert "Please login as the user" in root_keys and KEY in root_keys  # disable_root's refusal prefix
     # files, commands, the jinja-rendered final message
     assert g.run(["cat", "/etc/vm7/plain.txt"]).stdout == "hello\n"
-    assert g.run(["sha256sum", "/etc/vm7/blob.bin"]).stdout.split()[0] == \
-        __import__("hashlib").sha256(bytes(range(256))).hexdigest()
+    assert g.run(["sha256sum", "/etc/vm7/blob.bin"]).stdout.split()[0] == realistic.BLOB_SHA256
     assert g.run(["stat", "-c", "%U", "/etc/vm7/late.txt"]).stdout.strip() == "alice"
     assert g.run(["cat", "/var/log/vm7-runcmd.log"]).stdout == "run\n"
     assert g.run(["hostname"]).stdout.strip() == "vm7"
     assert "vm7 vm7-instance up" in g.run(["journalctl", "-b", "-u", "blockprov-final", "--no-pager"]).stdout
-    before = sha(g, *VM7_FILES)
-    assert len(before) == len(VM7_FILES), before
+    before = sha(g, *realistic.FILES)
+    assert len(before) == len(realistic.FILES), before
 
     # the same instance again: nothing changes on disk (bootcmd runs every boot, by definition)
     g.reboot(timeout=600)
     st2 = status(g)
     assert st2["status"] in ("done", "degraded done", "degraded"), st2
-    assert sha(g, *VM7_FILES) == before
+    assert sha(g, *realistic.FILES) == before
     assert g.run(["cat", "/var/log/vm7-bootcmd.log"]).stdout == "boot\nboot\n"
     report("VM scenario 7 (every cloud-config key of issue 21 on a new instance): degraded with the bad user, "
            "ssh_import_id, runcmd entry and missing package named; blockprov-hello 1.0 and blockprov-pinned 1.0 (of 1.0/2.0) from a "
            "signed local repository, chrony serving 192.0.2.123, users/keys/files/commands done; a reboot "
-           f"changed none of {len(VM7_FILES)} files")
+           f"changed none of {len(realistic.FILES)} files")
