@@ -330,3 +330,38 @@ def test_swap_size_auto_is_valid_and_made(tmp_path):
     res = bp(root, "boot")
     assert res.returncode in (0, 3), res.stderr
     assert (root / "swapfile").stat().st_size == 16 << 20 and blkid(str(root / "swapfile"))["TYPE"] == "swap"
+
+
+def test_the_disks_docs_example_runs_as_documented(tmp_path, loops):
+    """docs/modules.md's disks example, /dev/vdb being a loop disk and LABEL=logs an xfs on a second one."""
+    import re
+
+    import yaml
+
+    from tests.unit.test_docs import _yaml_block
+
+    root = setup(tmp_path, "disks")
+    loops.mounts_under.append(root)
+    dev, logs = loops.add("1G"), loops.add("400M")
+    subprocess.run(["mkfs.xfs", "-q", "-L", "logs", logs], check=True)
+    text = re.sub(r"/dev/vdb(\d)", dev + r"p\1", _yaml_block("modules.md", "## disks: disk_setup")).replace(
+        "/dev/vdb", dev)
+    nocloud_seed(root, "instance-id: i-1\n", "#cloud-config\n" + text)
+    res = bp(root, "boot")
+    assert res.returncode in (0, 3), res.stderr
+    assert blkid(dev + "p1")["LABEL"] == "data" and blkid(dev + "p1")["TYPE"] == "ext4"
+    assert blkid(dev + "p2")["TYPE"] == "swap"
+    sizes = subprocess.run(["lsblk", "-bno", "SIZE", dev + "p1", dev + "p2"], capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert abs(int(sizes[0]) - int(sizes[1])) < 2 << 20  # 50 / 50
+    assert mounted_at(root / "srv/data") == dev + "p1" and mounted_at(root / "var/log/app") == logs
+    fstab = (root / "etc/fstab").read_text()
+    assert f"UUID={blkid(dev + 'p1')['UUID']}\t/srv/data\text4\tdefaults,nofail\t0\t2" in fstab
+    assert f"UUID={blkid(dev + 'p2')['UUID']}\tnone\tswap\tsw" in fstab
+    assert "LABEL=logs\t/var/log/app\txfs\tdefaults,noatime\t0\t2" in fstab
+    swap = root / "swap.img"
+    assert swap.exists() and (swap.stat().st_mode & 0o777) == 0o600 and swap.stat().st_size <= 2 << 30
+    assert subprocess.run(["blkid", "-p", "-o", "value", "-s", "TYPE", str(swap)], capture_output=True,
+                          text=True).stdout.strip() == "swap"
+    assert "/swap.img\tnone\tswap\tsw\t0\t0" in fstab or "/swap.img none swap sw 0 0" in fstab, fstab
+    assert yaml.safe_load(text)["swap"]["size"] == "auto"
