@@ -6,7 +6,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,12 +53,16 @@ def build(where: Path, packages: list[tuple[str, str]] | None = None) -> Repo:
         data = (where / f).read_bytes()
         lines.append(f" {hashlib.sha256(data).hexdigest()} {len(data)} {f}")
     (where / "Release").write_text("\n".join(lines) + "\n")
-    home = work / "gnupg"
-    home.mkdir(mode=0o700, exist_ok=True)
-    gpg = ["gpg", "--homedir", str(home), "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""]
-    subprocess.run([*gpg, "--quick-gen-key", "blockprov tests <tests@example.invalid>", "ed25519", "sign", "never"],
-                   check=True, capture_output=True)
-    subprocess.run([*gpg, "--yes", "--clearsign", "-o", str(where / "InRelease"), str(where / "Release")],
-                   check=True, capture_output=True)
-    key = subprocess.run([*gpg, "--armor", "--export"], check=True, capture_output=True, text=True).stdout
+    # a short home: gpg-agent's socket path must fit in 108 bytes, which a pytest tmp path may not
+    home = tempfile.mkdtemp(prefix="bp-gpg-")
+    gpg = ["gpg", "--homedir", home, "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""]
+    try:
+        subprocess.run([*gpg, "--quick-gen-key", "blockprov tests <tests@example.invalid>", "ed25519", "sign",
+                        "never"], check=True, capture_output=True)
+        subprocess.run([*gpg, "--yes", "--clearsign", "-o", str(where / "InRelease"), str(where / "Release")],
+                       check=True, capture_output=True)
+        key = subprocess.run([*gpg, "--armor", "--export"], check=True, capture_output=True, text=True).stdout
+    finally:
+        subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
     return Repo(where, key)

@@ -20,7 +20,8 @@ FILES = ["/etc/apt/sources.list.d/blockprov-tests.list", "/etc/apt/keyrings/bloc
          "/var/log/vm7-runcmd.log", "/etc/hostname"]
 
 
-def user_data(key: str, repo_uri: str = "file:/srv/repo") -> str:
+def user_data(key: str, repo_uri: str = "file:/srv/repo", logs: str = "/var/log") -> str:
+    """``logs``: where bootcmd and runcmd write (commands run on the host when the root is a temp root)."""
     doc = {
         "hostname": "vm7",
         "users": [{"name": "alice", "shell": "/bin/bash", "ssh_authorized_keys": [KEY]},
@@ -31,8 +32,8 @@ def user_data(key: str, repo_uri: str = "file:/srv/repo") -> str:
         "chpasswd": {"expire": False, "users": [{"name": "alice", "password": "vm7-secret", "type": "text"}]},
         "write_files": [{"path": "/etc/vm7/plain.txt", "content": "hello\n"},
                         {"path": "/etc/vm7/late.txt", "content": "late\n", "owner": "alice:alice", "defer": True}],
-        "bootcmd": ["echo boot >> /var/log/vm7-bootcmd.log"],
-        "runcmd": ["echo run >> /var/log/vm7-runcmd.log", {"not": "a command"}],
+        "bootcmd": [f"echo boot >> {logs}/vm7-bootcmd.log"],
+        "runcmd": [f"echo run >> {logs}/vm7-runcmd.log", {"not": "a command"}],
         # only the test's own repository: sources.list holds no mirror (the machines have no internet)
         "apt": {"sources_list": "# no mirror: packages come from the test's signed repository\n",
                 "sources": {"blockprov-tests": {"source": f"deb [signed-by=$KEY_FILE] {repo_uri} ./", "key": key}},
