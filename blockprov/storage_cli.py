@@ -49,7 +49,14 @@ def run(args) -> int:
 
         inv = probe()
         if args.json:
-            print(inv.dumps())
+            from dataclasses import asdict
+
+            from blockprov.storage.volume_id import answers
+
+            doc = inv.to_json()
+            for entry in doc["devices"]:  # what each disk answers to as a volume_id (or lun)
+                entry["volume_ids"] = [asdict(a) for a in answers(inv.devices[entry["path"]])]
+            print(json.dumps(doc, indent=2, sort_keys=True))
         else:
             for d in inv.devices.values():
                 extra = " ".join(f"{k}={v}" for k, v in (("serial", d.serial), ("pt", d.ptable), ("fs", d.fstype),

@@ -133,14 +133,20 @@ def blank_inventory(model: Model) -> Inventory:
             need = max(need + sz + sizes.MiB * 2, off + sz + sizes.MiB * 2)
         size = sizes.align_up(max(need + 64 * sizes.MiB, 8 << 30), sizes.MiB)
         path = it.get("path") or f"/dev/blank-{it['id']}"
-        inv.devices[path] = Device(path=path, size=size, serial=it.get("serial"), wwn=it.get("wwn"))
+        serial = it.get("serial") or it.get("volume_id")  # the whole id as the serial: the "serial" rule
+        links = [f"/dev/disk/azure/scsi1/lun{int(it['lun'])}"] if it.get("lun") is not None else []
+        inv.devices[path] = Device(path=path, size=size, serial=serial, wwn=it.get("wwn"), links=links)
     return inv
 
 
 def match_disk(item: dict, inv: Inventory) -> tuple[list[Device], str]:
-    keys = {k: item[k] for k in ("serial", "wwn", "path", "device_id") if item.get(k)}
+    """Every whole disk matching all the identifiers the item gives (storage/volume_id.py for volume_id, lun)."""
+    from blockprov.storage import volume_id
+
+    keys = {k: item[k] for k in ("serial", "wwn", "path", "device_id", "volume_id", "lun") if item.get(k) is not None
+            and item.get(k) != ""}
     if not keys:
-        return [], "no serial, wwn, path or device_id to find it by"
+        return [], "no serial, wwn, path, device_id, volume_id or lun to find it by"
     found = []
     for d in inv.devices.values():
         if d.kind == "part":
@@ -152,6 +158,10 @@ def match_disk(item: dict, inv: Inventory) -> tuple[list[Device], str]:
         if "wwn" in keys and (d.wwn or "").lower() != keys["wwn"].lower():
             continue
         if "path" in keys and keys["path"] != d.path and keys["path"] not in d.links:
+            continue
+        if "volume_id" in keys and not volume_id.matches(str(keys["volume_id"]), d):
+            continue
+        if "lun" in keys and not volume_id.lun_matches(int(keys["lun"]), d):
             continue
         found.append(d)
     desc = ", ".join(f"{k}={v}" for k, v in keys.items())

@@ -35,6 +35,13 @@ def _read(p: Path, default: str = "") -> str:
         return default
 
 
+def serials(props: dict, sysfs_serial: str = "") -> tuple[str | None, list[str]]:
+    """(the disk's serial, every serial it is known by) from its udev properties and sysfs ``serial`` (pure)."""
+    main = props.get("ID_SERIAL_SHORT") or props.get("ID_SCSI_SERIAL") or props.get("ID_SERIAL") or sysfs_serial
+    ids = {props[k] for k in ("ID_SERIAL", "ID_SERIAL_SHORT", "ID_SCSI_SERIAL") if props.get(k)}
+    return main or None, sorted(ids | ({sysfs_serial} if sysfs_serial else set()))
+
+
 def udev_props(devno: str) -> dict[str, str]:
     props = {}
     try:
@@ -432,10 +439,8 @@ def topology() -> Inventory:
             path=path, kind=kind, size=size,
             sector_size=int(_read(d / "queue" / "logical_block_size", "512") or 512) if not is_part
             else int(_read(d.resolve().parent / "queue" / "logical_block_size", "512") or 512),
-            serial=props.get("ID_SERIAL_SHORT") or props.get("ID_SCSI_SERIAL") or props.get("ID_SERIAL")
-            or sysfs_serial or None,
-            serial_ids=sorted({props[k] for k in ("ID_SERIAL", "ID_SERIAL_SHORT", "ID_SCSI_SERIAL") if props.get(k)}
-                              | ({sysfs_serial} if sysfs_serial else set())),
+            serial=serials(props, sysfs_serial)[0],
+            serial_ids=serials(props, sysfs_serial)[1],
             wwn=props.get("ID_WWN_WITH_EXTENSION") or props.get("ID_WWN") or _read(d / "wwid") or None,
             links=sorted(links.get(path, [])),
             mountpoints=mounted.get(devno, []),
