@@ -373,9 +373,22 @@ def cmd_schema(paths: Paths, args) -> int:
 
     from blockprov.limits import load_yaml
 
+    from blockprov import userdata
+
     args.file = args.file or args.config_file
     try:
-        cfg = load_yaml(Path(args.file).read_bytes(), args.file)
+        raw = Path(args.file).read_bytes()
+        kind = userdata.sniff(userdata.unwrap(raw))
+        if kind is None:  # a plain YAML file (a system config): read as it is
+            cfg = load_yaml(raw, args.file)
+        else:  # user-data in any form the boot reads (#cloud-config, MIME, archive, gzip, !!binary...)
+            ud = userdata.parse(raw, args.file, offline=True)
+            fatal = [p for p in ud.problems if "cloud-config YAML" in p or "cloud-config must be" in p]
+            for line in ud.problems:  # other parts (scripts, unknown types) are the boot's warnings too
+                print(f"{args.file}: {'' if line in fatal else 'warning: '}{line}", file=sys.stderr)
+            if fatal:
+                return EXIT_INVALID
+            cfg = ud.cloud_config
     except (OSError, ValueError, yaml.YAMLError) as exc:
         print(f"blockprov: {args.file}: {exc}", file=sys.stderr)
         return EXIT_INVALID

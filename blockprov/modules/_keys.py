@@ -16,7 +16,11 @@ BASE = frozenset({
     "password", "chpasswd", "output", "log_cfgs", "def_log_file", "syslog_fix_perms", "_doc"})
 # cloud-init modules' keys that blockprov does not carry out (yet): a warning names them
 NOT_CARRIED_OUT = {
-    "snap": "snaps", "yum_repos": "yum",
+    "snap": "snaps", "yum_repos": "yum", "device_aliases": "disk_setup device aliases",
+    "no_ssh_fingerprints": "ssh fingerprints on the console", "ssh": "ssh key output to the console",
+    "disable_ec2_metadata": "blocking the EC2 metadata address", "ssh_publish_hostkeys": "host key publishing",
+    "ssh_fp_console_blacklist": "ssh fingerprints on the console", "ssh_key_console_blacklist":
+    "ssh keys on the console",
     "zypper": "zypper", "chef": "chef", "puppet": "puppet", "salt_minion": "salt", "ansible": "ansible",
     "landscape": "landscape", "lxd": "lxd", "rh_subscription": "RHEL subscriptions", "ubuntu_advantage": "Ubuntu Pro",
     "ubuntu_pro": "Ubuntu Pro", "mcollective": "mcollective", "byobu_by_default": "byobu", "keyboard": "keyboard",
@@ -51,6 +55,17 @@ def _listed(cfg: dict) -> set[str] | None:
         return None
 
 
+def nested(cfg: dict) -> list[str]:
+    """Keys inside an entry that cloud-init knows and blockprov does not carry out (a user's ssh_import_id)."""
+    from blockprov.modules.users_groups import UNSUPPORTED
+
+    users = cfg.get("users")
+    users = [users] if isinstance(users, dict) else users if isinstance(users, list) else []
+    return [f"$.users[{i}].{k}: {UNSUPPORTED[k]}; " + ("the user is made without it" if "name" in u else
+                                                      "the entry is skipped")
+            for i, u in enumerate(users) if isinstance(u, dict) for k in sorted(set(u) & set(UNSUPPORTED))]
+
+
 def report(cfg: dict) -> list[str]:
     """One line per top-level key blockprov will not act on, with the JSON path; empty when every key is used."""
     known = module_keys() | BASE
@@ -60,6 +75,7 @@ def report(cfg: dict) -> list[str]:
             out.append(f"$.{key}: {NOT_CARRIED_OUT[key]} is not carried out by blockprov; the key is ignored")
         else:
             out.append(f"$.{key}: unrecognized key, ignored")
+    out += nested(cfg)
     listed = _listed(cfg) if any(k in cfg for k in ("init_local_modules", "init_modules", "config_modules",
                                                    "final_modules")) else None
     if listed is not None:

@@ -25,7 +25,8 @@ UNSUPPORTED = {"ssh_import_id": "needs the internet (Launchpad/GitHub key server
                "ssh_redirect_user": "not supported", "snapuser": "snapd is not part of Debian images",
                "selinux_user": "Debian images do not run SELinux", "doas": "not supported",
                "create_groups": "groups are always created"}
-_USER = {"oneOf": [{"type": "string"}, {"type": "object", "required": ["name"], "additionalProperties": False,
+_USER = {"oneOf": [{"type": "string"}, {"type": "object", "anyOf": [{"required": ["name"]}, {"required": ["snapuser"]}],
+                                         "additionalProperties": False,
     "properties": {"name": {"type": "string", "minLength": 1}, "gecos": {"type": "string"},
                    "groups": STRING_OR_STRINGS, "primary_group": {"type": "string"},
                    "sudo": {"oneOf": [{"type": "string"}, STRINGS, {"const": False}, {"type": "null"}]},
@@ -34,7 +35,9 @@ _USER = {"oneOf": [{"type": "string"}, {"type": "object", "required": ["name"], 
                    "plain_text_passwd": {"type": "string"}, "ssh_authorized_keys": STRING_OR_STRINGS,
                    "system": {"type": "boolean"}, "uid": {"type": "integer", "minimum": 0},
                    "homedir": {"type": "string"}, "no_create_home": {"type": "boolean"},
-                   "inactive": {"type": ["string", "integer"]}, "expiredate": {"type": "string"}}}]}
+                   "inactive": {"type": ["string", "integer"]}, "expiredate": {"type": "string"},
+                   # valid cloud-init, not carried out: a warning at boot and from `blockprov schema` (_keys.py)
+                   **{k: {} for k in UNSUPPORTED}}}]}
 SCHEMA = {"type": "object", "properties": {
     "users": {"oneOf": [{"type": "array", "items": _USER}, _USER]},
     "groups": {"oneOf": [{"type": "string"}, {"type": "object"},
@@ -97,6 +100,9 @@ def _one_user(u, where: str, default, problems: list[str]) -> dict | None:
         u = {**default, "_default": True}
     elif isinstance(u, str):
         u = {"name": u}
+    if isinstance(u, dict) and "name" not in u and "snapuser" in u:
+        problems.append(f"warning: {where}.snapuser: {UNSUPPORTED['snapuser']}; entry skipped")
+        return None
     if not isinstance(u, dict) or not isinstance(u.get("name"), str) or not u["name"]:
         raise UsersError(f"{where}: a user is a name or a mapping with name")
     for key in sorted(set(u) & set(UNSUPPORTED)):

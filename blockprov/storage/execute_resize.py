@@ -56,6 +56,17 @@ def libparted_problem(dev: str, number: int, start: int, size: int) -> str | Non
         libparted.release(device)
 
 
+def backup_gpt_misplaced(dev: str) -> bool:
+    """Whether the primary GPT header's AlternateLBA (bytes 32-39 of LBA 1) is not the device's last sector:
+    the device grew since the table was written."""
+    sector = libparted.sector_size(dev)
+    with open(dev, "rb") as f:
+        f.seek(sector)
+        hdr = f.read(92)
+        end = f.seek(0, os.SEEK_END)
+    return hdr[:8] == b"EFI PART" and int.from_bytes(hdr[32:40], "little") != end // sector - 1
+
+
 class ResizeOps:
     """Needs from the executor: cmd(), paths, StepFailed, lock_disk()."""
 
@@ -64,6 +75,11 @@ class ResizeOps:
         dev, number, fstype = step.device, a["number"], a.get("fstype")
         node = part_path(dev, number)
         grow = a["size"] >= a["old_size"]
+        if a.get("ptable") == "gpt" and grow and backup_gpt_misplaced(dev):
+            # the disk grew: the backup GPT is still at the old end, so the new room is outside the table's
+            # usable area. Moving it to the new end changes no partition; it is what every GPT tool does first.
+            self.lock_disk(dev)
+            self.cmd(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", "--relocate", "gpt-bak-std", dev])
         why = libparted_problem(dev, number, a["start"], a["size"])
         if why:
             raise self.StepFailed(f"resize partition {number} of {dev}, nothing was written: {why}")

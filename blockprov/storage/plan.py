@@ -13,7 +13,7 @@ from blockprov.storage import layout, plan_resize, sizes
 from blockprov.storage.inventory import Device, Inventory, part_path
 from blockprov.storage.model import Model
 
-GOOD = ("create", "ok")
+GOOD = ("create", "grow", "ok")
 ANY_ITEM = "*"  # Options.applied: devices blockprov worked on for any item (journals without per-item records)
 FS_ALIASES = {"fat": "vfat", "fat12": "vfat", "fat16": "vfat", "fat32": "vfat"}
 MEMBER_SIG = {"raid": "linux_raid_member", "lvm_volgroup": "LVM2_member", "dm_crypt": "crypto_LUKS",
@@ -197,6 +197,7 @@ class _Planner:
         self.items: dict[str, ItemPlan] = {}
         self.steps: list[Step] = []
         self.slots: dict[str, layout.Slot] = {}
+        self.grow: dict[str, set[int]] = {}  # whole disk -> partitions that grow with it (table_grows)
         # whole disk -> its table as it will be once this plan's resizes are done (kept tables only)
         self.future: dict[str, dict[int, plan_resize.Extent]] = {}
 
@@ -304,6 +305,14 @@ class _Planner:
             self.future[dev.path] = self.future_table(dev, slots)
             return self.set(it, _St("ok", f"preserved {ptable} table verified", dev.path))
         fresh = False
+        grows = table_grows(dev, slots, self.m.by_id) if dev.ptable == ptable and not table_matches(dev, slots) \
+            else set()
+        if grows:
+            # the disk grew: its table is kept, and the partitions that follow its size grow (do_partition)
+            self.grow[dev.path] = grows
+            self.future[dev.path] = self.future_table(dev, slots, grows)
+            return self.set(it, _St("ok", f"{ptable} table kept; partition(s) {', '.join(map(str, sorted(grows)))} "
+                                          f"grow with the disk ({sizes.human(dev.size)} now)", dev.path))
         if dev.ptable == ptable and table_matches(dev, slots):
             formats = [(self.format_on(s.id), part_path(dev.path, s.number)) for s in slots]
             formats = [(f, p) for f, p in formats if f is not None]
@@ -344,6 +353,8 @@ class _Planner:
             return self.set(it, _St("create", f"partition {slot.number}, {sizes.human(slot.size)}", path, new=True))
         observed = next((p for p in (dev.parts if dev else []) if p.number == slot.number), None)
         if not disk.get("preserve"):
+            if observed is not None and slot.number in self.grow.get(dst.device, ()):
+                return self.resize_partition(it, dev, slot, observed, path)
             return self.partition_ok(it, path, "already as desired")
         want = {"number": slot.number}
         if "size" in it:
@@ -369,6 +380,10 @@ class _Planner:
         redo = self.opts.interrupted.get(it["id"]) in (path, dev.path)  # part-resize steps name the disk
         if it.get("resize") and (set(diff) == {"size"} or not diff and redo):
             return self.resize_partition(it, dev, slot, observed, path)
+        if set(diff) == {"size"} and relative(it) and observed.size < slot.size and not it.get("resize"):
+            # the disk grew under a preserved table: what is there is kept as it is (preserve), and said
+            return self.partition_ok(it, path, f"preserved partition verified; the disk grew: it could be "
+                                               f"{sizes.human(slot.size)} (add resize: true to grow it)")
         if diff and it.get("wipe") and not it.get("preserve"):
             return self.replace_partition(it, dev, slot, observed, path, diff, got)
         if diff:
@@ -393,13 +408,17 @@ class _Planner:
                                     path))
         self.set(it, _St("ok", why, path))
 
-    def future_table(self, dev: Device, slots: list[layout.Slot]) -> dict[int, plan_resize.Extent]:
-        """The kept table with every ``resize: true`` partition at its new size (its start unchanged)."""
+    def future_table(self, dev: Device, slots: list[layout.Slot], grows: set[int] = frozenset()
+                     ) -> dict[int, plan_resize.Extent]:
+        """The kept table with every ``resize: true`` partition (and every one in ``grows``) at its new size
+        (its start unchanged)."""
         out = {p.number: plan_resize.Extent(p.number, p.start, p.size, p.kind) for p in dev.parts}
         for s in slots:
             it = self.m.by_id[s.id]
             p = out.get(s.number)
-            if it.get("resize") and p is not None and ("offset" not in it or s.start == p.start) \
+            if s.number in grows and p is not None:
+                out[s.number] = plan_resize.Extent(p.number, p.start, s.size, p.kind)
+            elif it.get("resize") and p is not None and ("offset" not in it or s.start == p.start) \
                     and "size" in it and not size_fits(s, p.size):
                 out[s.number] = plan_resize.Extent(p.number, p.start, s.size, p.kind)
             elif it.get("wipe") and not it.get("preserve") and p is not None and (
@@ -456,8 +475,9 @@ class _Planner:
             "ptable": dev.ptable, "fstype": fstype}))
         verb = "finish resizing" if new == old else "grow" if grow else "shrink"
         what = f" and its {fstype}" if fstype else ""
-        self.set(it, _St("create", f"{verb} partition {slot.number}{what} from {sizes.human(old)} to "
-                                   f"{sizes.human(new)}, data kept", path), expected, found)
+        self.set(it, _St("grow" if new > old else "create", f"{verb} partition {slot.number}{what} from "
+                                                           f"{sizes.human(old)} to {sizes.human(new)}, data kept",
+                         path), expected, found)
 
     def add_partition(self, it: dict, dev: Device, slot: layout.Slot, path: str) -> None:
         table = self.future.get(dev.path) or {p.number: plan_resize.Extent(p.number, p.start, p.size, p.kind)
@@ -668,6 +688,42 @@ def describe_contents(dev: Device) -> str | None:
     if dev.fstype:
         return f"a {dev.fstype} signature"
     return None
+
+
+def relative(it: dict) -> bool:
+    """A partition whose size follows its disk: no size (the rest of the disk) or a percentage."""
+    if "size" not in it:
+        return True
+    try:
+        return sizes.parse(it["size"]).percent is not None
+    except sizes.SizeError:
+        return False
+
+
+def table_grows(dev: Device, slots: list[layout.Slot], by_id: dict) -> set[int]:
+    """The partitions that must grow for the kept table to be the config's on a disk that grew: every entry
+    matches but for sizes, and each that differs is smaller, starts where it did, and follows the disk
+    (``relative``) or says ``resize: true``. Empty when the table is not that (pure)."""
+    got = {p.number: p for p in dev.parts}
+    if set(got) != {s.number for s in slots}:
+        return set()
+    grows = set()
+    for s in slots:
+        p = got[s.number]
+        if (p.start, p.kind) != (s.start, s.kind) or s.kind != "extended" and not _same("type", s.type, p.type):
+            return set()
+        if s.name and p.name != s.name or s.uuid and p.uuid != s.uuid or s.bootable != p.bootable:
+            return set()
+        if s.attrs is not None and s.attrs != p.attrs:
+            return set()
+        if s.kind == "extended" or size_fits(s, p.size):
+            continue
+        it = by_id[s.id]
+        if p.size < (s.min_size or s.size) and (relative(it) or it.get("resize")):
+            grows.add(s.number)
+        else:
+            return set()
+    return grows
 
 
 def table_matches(dev: Device, slots: list[layout.Slot]) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-MARK = {"create": "+", "ok": "=", "waiting": "…", "conflict": "!", "refused": "✗", "blocked": "-",
+MARK = {"create": "+", "grow": "↗", "ok": "=", "waiting": "…", "conflict": "!", "refused": "✗", "blocked": "-",
         "error": "✗", "unsupported": "?", "done": "✓", "failed": "✗"}
 
 

@@ -129,6 +129,31 @@ def test_ssh_host_keys_regenerated_once_per_instance(root):
     assert "$.ssh_genkeytypes" in bp(root, "boot").stderr
 
 
+def test_ssh_host_keys_given_in_user_data_as_cloud_inits_example(root):
+    """cloud-init's doc/examples/cloud-config-ssh-keys.txt: its rsa host key pair is written (private 0600,
+    public 0644) and kept; the types it does not give are generated (ssh-keygen reads them back)."""
+    import stat
+    import subprocess
+
+    from tests.conformance.cloudinit.test_examples import EXAMPLES
+
+    example = (EXAMPLES / "cloud-config-ssh-keys.txt").read_text()
+    nocloud_seed(root, "instance-id: i-1\n", example)
+    bp(root, "boot", check=True)
+    d = root / "etc/ssh"
+    import yaml
+
+    given = yaml.safe_load(example)["ssh_keys"]
+    assert (d / "ssh_host_rsa_key").read_text() == given["rsa_private"].rstrip("\n") + "\n"
+    assert stat.S_IMODE((d / "ssh_host_rsa_key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((d / "ssh_host_rsa_key.pub").stat().st_mode) == 0o644
+    assert (d / "ssh_host_rsa_key.pub").read_text().split()[:2] == given["rsa_public"].split()[:2]
+    for t in ("ecdsa", "ed25519"):  # the types not given are generated, and are real keys
+        pub = subprocess.run(["ssh-keygen", "-y", "-f", str(d / f"ssh_host_{t}_key")], capture_output=True,
+                             text=True, check=True).stdout.split()[:2]
+        assert pub == (d / f"ssh_host_{t}_key.pub").read_text().split()[:2]
+
+
 def test_hostname_admin_change_survives_until_metadata_changes(root):
     nocloud_seed(root, "instance-id: i-1\nlocal-hostname: web-1\n", cc({"fqdn": "web-1.example.net", "manage_etc_hosts": True}))
     bp(root, "boot", check=True)

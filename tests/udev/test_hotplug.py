@@ -402,3 +402,32 @@ def test_sigkill_of_the_hotplug_processor_at_every_step_converges(tmp_path, udev
         steps = inst.journal()[f"{serial}-fs"]["steps"]
         assert [s["op"] for s in steps].count("mkfs") == 1, steps  # the kill came before it ran: made once
         assert inst.queued() == [] and (killed or k > 4)
+
+
+def test_a_volume_grown_by_the_cloud_grows_on_its_change_event_alone(tmp_path, udev, loops, md):
+    """issue 23: the disk grows (truncate + losetup -c, as a cloud resizes a volume), a change uevent comes,
+    and with no user action the partition and its (mounted) xfs grow; the data stays."""
+    import hashlib
+    import os
+
+    vol = volume("hp-grow", "/srv/grow", size="100%", label="growing").replace("fstype: ext4", "fstype: xfs")
+    md.set("storagedata", storagedata(vol))
+    inst = Instance(tmp_path, udev, loops, md)
+    inst.boot()
+    dev = inst.attach("hp-grow", size="400M")
+    inst.idle()
+    mnt = inst.root / "srv/grow"
+    assert inst.mounted("/srv/grow") == dev + "p1"
+    data = os.urandom(4 << 20)
+    (mnt / "file").write_bytes(data)
+    before = os.statvfs(mnt).f_blocks * os.statvfs(mnt).f_frsize
+
+    subprocess.run(["truncate", "-s", "800M", str(inst.disks / "hp-grow")], check=True)
+    subprocess.run(["losetup", "-c", dev], check=True)
+    udev.trigger(dev, "change")  # what the kernel sends on a capacity change, through the real rules
+    inst.idle()
+    after = os.statvfs(mnt).f_blocks * os.statvfs(mnt).f_frsize
+    assert after > before + 300 * (1 << 20), (before, after, inst.reports(dev)[-1])
+    assert hashlib.sha256((mnt / "file").read_bytes()).digest() == hashlib.sha256(data).digest()
+    last = [e for e in inst.reports(dev) if e["action"] == "change"][-1]
+    assert last["result"] == "SUCCESS" and "storage applied" in last["description"], last

@@ -308,7 +308,7 @@ def resized(fstype, size="2G", busy=False):
 @pytest.mark.parametrize("fstype", [None, "ext2", "ext3", "ext4", "xfs", "btrfs"])
 def test_resize_true_grows_the_partition_and_its_filesystem(fstype):
     ip, steps = resized(fstype)
-    assert ip.status == "create" and ip.expected == {"size": 2 * G} and ip.found == {"size": G}
+    assert ip.status == "grow" and ip.expected == {"size": 2 * G} and ip.found == {"size": G}
     assert [(s.op, s.args["old_size"], s.args["size"], s.args["fstype"]) for s in steps] == \
         [("part-resize", G, 2 * G, fstype)]
     items = [{"id": "d0", "type": "disk", "serial": "S0", "ptable": "gpt", "preserve": True},
