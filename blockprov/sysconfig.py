@@ -22,7 +22,7 @@ FREQUENCIES = {"per-instance": "per-instance", "once-per-instance": "per-instanc
 DEFAULTS: dict = {
     "datasource_list": ["NoCloud", "ConfigDrive", "Azure", "OpenStack", "None"],
     "init_local_modules": ["network"],
-    "init_modules": ["bootcmd", "write_files", "storage", "disks", "hostname", "users_groups", "ssh"],
+    "init_modules": ["growpart", "bootcmd", "write_files", "storage", "disks", "hostname", "users_groups", "ssh"],
     "config_modules": ["set_passwords", "apt_configure", "ntp", "timezone", "locale", "runcmd"],
     "final_modules": ["package_update_upgrade_install", "scripts_vendor", "scripts_per_once", "scripts_per_boot", "scripts_per_instance",
                       "scripts_user", "write_files_deferred", "phone_home", "final_message", "power_state"],

@@ -24,7 +24,7 @@ NOT_CARRIED_OUT = {
     "zypper": "zypper", "chef": "chef", "puppet": "puppet", "salt_minion": "salt", "ansible": "ansible",
     "landscape": "landscape", "lxd": "lxd", "rh_subscription": "RHEL subscriptions", "ubuntu_advantage": "Ubuntu Pro",
     "ubuntu_pro": "Ubuntu Pro", "mcollective": "mcollective", "byobu_by_default": "byobu", "keyboard": "keyboard",
-    "wireguard": "wireguard", "random_seed": "random seed", "growpart": "growpart", "resize_rootfs": "resize_rootfs",
+    "wireguard": "wireguard", "random_seed": "random seed",
     "ca_certs": "CA certificates", "ca-certs": "CA certificates", "rsyslog": "rsyslog", "spacewalk": "spacewalk",
     "ssh_import_id": "ssh-import-id (needs the internet)", "apk_repos": "apk", "bootcmd_once": "bootcmd_once"}
 

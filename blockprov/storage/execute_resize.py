@@ -169,3 +169,28 @@ class ResizeOps:
         finally:
             run(["umount", mnt], check=False, timeout=600)
             os.rmdir(mnt)
+
+
+def fs_grow(node: str, mountpoint: str) -> str:
+    """Grow the filesystem mounted at ``mountpoint`` from ``node`` to fill its device (cloud-init's resizefs):
+    what changed, "" when it already fills it. The same tools as a partition resize; ValueError when one fails."""
+    from blockprov.storage.probe import _blkid
+
+    fstype = _blkid([node])[0].get(node, {}).get("TYPE")
+    if fstype in EXT:
+        if not may_resize_online():
+            raise ValueError(f"{node}: growing a mounted ext4 needs CAP_SYS_RESOURCE, which this process lacks")
+        argv = ["resize2fs", node]
+    elif fstype == "xfs":
+        argv = ["xfs_growfs", mountpoint]
+    elif fstype == "btrfs":
+        argv = ["btrfs", "filesystem", "resize", "max", mountpoint]
+    else:
+        return ""
+    res = run(argv, check=False, timeout=3600)
+    if res.returncode:
+        raise ValueError(f"{' '.join(argv)} exited {res.returncode}: {(res.stderr or res.stdout).strip()[-200:]}")
+    out = res.stdout + res.stderr
+    if "Nothing to do" in out or (fstype == "xfs" and "data blocks changed" not in out):
+        return ""
+    return f"{fstype} on {mountpoint} grown to fill {node}"

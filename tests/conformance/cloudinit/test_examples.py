@@ -14,7 +14,7 @@ NOT_CARRIED_OUT = {
     "cloud-config-ssh-keys.txt": ["$.no_ssh_fingerprints", "$.ssh"],
     "cloud-config-user-groups.txt": ["$.users[1].selinux_user", "$.users[1].ssh_import_id",
                                      "$.users[2].ssh_import_id", "$.users[6].snapuser", "$.users[7].ssh_redirect_user"],
-    "cloud-config.txt": ["$.byobu_by_default", "$.disable_ec2_metadata", "$.resize_rootfs", "$.ssh_import_id",
+    "cloud-config.txt": ["$.byobu_by_default", "$.disable_ec2_metadata", "$.ssh_import_id",
                          "$.users[1].ssh_redirect_user"],
 }
 
