@@ -104,9 +104,42 @@ def validate(doc) -> list[Problem]:
                 base64.b64decode(f["content"], validate=True)
             except (binascii.Error, ValueError):
                 problems.append(Problem("definition.base64", f"$.files[{i}].content", None, "not valid base64"))
-    if "storage" in doc:
-        problems += validate_storage(doc["storage"], "$.storage")
+    if "storage" in doc or doc.get("volumes"):
+        problems += validate_storage(effective_storage(doc), "$.storage")
     return problems
+
+
+def volume_items(volumes: list[dict]) -> list[dict]:
+    """Storage items for the definition's ``volumes``: each disk named by its cloud ``volume_id`` (pure)."""
+    out = []
+    for n, v in enumerate(volumes or []):
+        vid = v.get("id") or f"volume{n}"
+        ptable = v.get("ptable", "gpt")
+        out.append({"id": vid, "type": "disk", "volume_id": v["volume_id"],
+                    **({"ptable": ptable} if ptable != "none" else {})})
+        if not v.get("fstype"):
+            continue
+        vol = vid
+        if ptable != "none":
+            vol = f"{vid}-part1"
+            out.append({"id": vol, "type": "partition", "device": vid, "size": "100%", "number": 1})
+        out.append({"id": f"{vid}-fs", "type": "format", "volume": vol, "fstype": v["fstype"],
+                    **({"label": v["label"]} if v.get("label") else {})})
+        if v.get("mount"):
+            out.append({"id": f"{vid}-mount", "type": "mount", "device": f"{vid}-fs", "path": v["mount"],
+                        **({"options": v["options"]} if v.get("options") else {})})
+    return out
+
+
+def effective_storage(doc: dict):
+    """``storage`` with the items of ``volumes`` appended (a version-1 config when there was none)."""
+    storage = doc.get("storage")
+    extra = volume_items(doc.get("volumes") or [])
+    if not extra:
+        return storage
+    if not isinstance(storage, dict):
+        storage = {"version": 1, "config": []}
+    return {**storage, "config": list(storage.get("config") or []) + extra}
 
 
 def validate_storage(storage, prefix: str) -> list[Problem]:
@@ -130,6 +163,8 @@ def stored(doc: dict, hasher: Callable[[str], str], iid: str | None = None) -> d
     out = copy.deepcopy(doc)
     out["id"] = iid or out.get("id") or str(uuid.uuid4())
     out.setdefault("name", out["hostname"])
+    if out.get("volumes"):  # kept as storage items, so every seed form and the service serve them
+        out["storage"] = effective_storage(out)
     for u in out.get("users") or []:
         plain = u.pop("password", None)
         if plain is not None:

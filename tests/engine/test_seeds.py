@@ -137,3 +137,35 @@ def test_build_seed_refuses_a_bad_definition_and_writes_nothing(tmp_path, fmt):
     assert r.returncode == 2
     assert "$.nics[0].address" in r.stderr
     assert not out.exists()
+
+
+def test_volumes_become_storagedata_with_volume_id_in_every_form(tmp_path):
+    """issue 23: a definition's volumes, named by the cloud's ids, reach the agent as storage items that match
+    the disk by volume_id (and a bad volume is named by its path, nothing built)."""
+    from blockprov.storage.inventory import Device, Inventory
+    from blockprov.storage.plan import match_disk
+
+    defn = {"id": "vol-test", "hostname": "voltest", "volumes": [
+        {"volume_id": "abcdef12-3456-7890-abcd-ef1234567890", "id": "data", "fstype": "ext4", "mount": "/srv/data"},
+        {"volume_id": "vol-0123456789abcdef0", "ptable": "none", "fstype": "xfs"}]}
+    f = tmp_path / "def.json"
+    f.write_text(json.dumps(defn))
+    for fmt, reader in (("config-2", lambda files, img: configdrive.build(files.get, str(img), "ConfigDrive")),
+                        ("nocloud", lambda files, img: nocloud.build(files, str(img), {}))):
+        img = tmp_path / f"{fmt}.iso"
+        subprocess.run([sys.executable, "-m", "blockprov_engine", "build-seed", "--definition", str(f), "--format",
+                        fmt, "-o", str(img)], check=True, capture_output=True)
+        sd = reader(read(img), img)
+        items = {i["id"]: i for i in sd.storage_config["config"]}
+        assert items["data"] == {"id": "data", "type": "disk", "volume_id": defn["volumes"][0]["volume_id"],
+                                 "ptable": "gpt"}
+        assert items["data-mount"]["path"] == "/srv/data" and items["volume1-fs"]["volume"] == "volume1"
+        # the OpenStack virtio-blk disk (serial cut to 20 bytes) is the one the item names
+        inv = Inventory(devices={"/dev/vdb": Device("/dev/vdb", size=1 << 30, serial="abcdef12-3456-7890-a",
+                                                    links=["/dev/disk/by-id/virtio-abcdef12-3456-7890-a"])})
+        assert [d.path for d in match_disk(items["data"], inv)[0]] == ["/dev/vdb"]
+    defn["volumes"].append({"volume_id": "x", "fstype": "ext4", "mount": "relative/path"})
+    f.write_text(json.dumps(defn))
+    r = subprocess.run([sys.executable, "-m", "blockprov_engine", "build-seed", "--definition", str(f), "--format",
+                        "nocloud", "-o", str(tmp_path / "bad.iso")], capture_output=True, text=True)
+    assert r.returncode == 2 and "$.volumes[2].mount" in r.stderr and not (tmp_path / "bad.iso").exists()
