@@ -16,7 +16,10 @@ built from this checkout. The scenarios run in order on one guest to keep CI tim
 7. a new instance from a NoCloud seed whose user-data (a jinja template) uses every cloud-config key of
    issue 21: apt sources with a key, packages from a signed local repository made by the test, chrony, users
    with one bad entry, write_files (!!binary, deferred), bootcmd/runcmd with a bad entry; degraded with each
-   bad entry named; then a reboot of the same instance changes nothing on disk.
+   bad entry named; then a reboot of the same instance changes nothing on disk;
+8. a volume named by its cloud id (volume_id, 36 characters) matched to a hotplugged virtio-blk disk whose
+   serial is the id cut to 20 bytes, as nova gives it; then QMP block_resize grows the disk: the kernel's
+   change event alone grows the partition and the mounted ext4 online, data kept (issue 23).
 """
 
 import copy
@@ -630,3 +633,43 @@ def test_7_every_cloud_config_key_on_a_new_instance_then_a_reboot_changes_nothin
            "ssh_import_id, runcmd entry and missing package named; blockprov-hello 1.0 and blockprov-pinned 1.0 (of 1.0/2.0) from a "
            "signed local repository, chrony serving 192.0.2.123, users/keys/files/commands done; a reboot "
            f"changed none of {len(realistic.FILES)} files")
+
+
+def test_8_volume_id_match_and_online_grow_on_block_resize(guest):
+    g = guest
+    vid = "5c7d1e2a-9f3b-4c6d-8e0f-a1b2c3d4e5f6"
+    storagedata = {"version": 1, "config": [
+        {"id": "v", "type": "disk", "volume_id": vid, "ptable": "gpt"},
+        {"id": "v-p", "type": "partition", "device": "v", "size": "100%"},
+        {"id": "v-f", "type": "format", "volume": "v-p", "fstype": "ext4", "label": "cloudvol"},
+        {"id": "v-m", "type": "mount", "device": "v-f", "path": "/srv/vol"}]}
+    g.write("/var/lib/blockprov/seed/nocloud/storagedata", yaml.safe_dump(storagedata))
+    assert "storage" in g.run(["blockprov", "refresh-metadata"]).stdout
+    disk = g.new_disk(vid[:20], "1G")  # nova: the volume id cut to virtio-blk's 20 bytes
+    watch = g.watch({"op": "await-hotplug", "serial": vid[:20], "mountpoint": "/srv/vol", "timeout": 90})
+    g.plug(disk)
+    res = g.result(watch, 120)
+    assert res.rc == 0, res.stderr + g.run(["journalctl", "-b", "-u", "blockprov-hotplug", "--no-pager"]).stdout
+    dev = "/dev/" + res.json()["device"]
+    inv = json.loads(g.run(["blockprov", "storage", "inventory", "--json"]).stdout)
+    mine = next(d for d in inv["devices"] if d["path"] == dev)
+    assert {"platform": "openstack-virtio-blk", "id": vid[:20], "prefix": True} in mine["volume_ids"], mine
+    g.run(["sh", "-c", "head -c 8M /dev/urandom > /srv/vol/file && sha256sum /srv/vol/file > /root/vol.sum"])
+    before = int(g.run(["df", "-B1", "--output=size", "/srv/vol"]).stdout.split()[-1])
+
+    g.qmp.cmd("block_resize", **{"node-name": disk.node, "size": 2 << 30})  # the cloud grows the volume
+    deadline = time.monotonic() + 120
+    while int(g.run(["df", "-B1", "--output=size", "/srv/vol"]).stdout.split()[-1]) < before + (900 << 20):
+        assert time.monotonic() < deadline, g.run(["journalctl", "-b", "-u", "blockprov-hotplug", "--no-pager",
+                                                   "-n", "40"]).stdout
+        time.sleep(1)
+    after = int(g.run(["df", "-B1", "--output=size", "/srv/vol"]).stdout.split()[-1])
+    g.run(["sha256sum", "-c", "/root/vol.sum"])
+    assert g.run(["sfdisk", "--verify", dev]).rc == 0
+    g.write("/root/vol.yaml", yaml.safe_dump({"storage": storagedata}))
+    r = g.run(["blockprov", "storage", "plan", "/root/vol.yaml", "--json"], timeout=300, check=False)
+    rep = json.loads(r.stdout)
+    assert {i["status"] for i in rep["items"]} == {"ok"} and not rep["steps"], rep  # nothing left to grow
+    report(f"VM scenario 8 (volume_id {vid} matched to virtio serial {vid[:20]}; block_resize 1G -> 2G): "
+           f"ext4 grown online by the change event alone, {before >> 20} MiB -> {after >> 20} MiB, data intact, "
+           "plan afterwards all ok")
