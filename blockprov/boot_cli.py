@@ -6,10 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-from blockprov.cli import EXIT_FAIL, EXIT_INVALID, EXIT_OK
+from blockprov.exits import EXIT_DEGRADED, EXIT_FAIL, EXIT_INVALID, EXIT_OK
 from blockprov.paths import Paths
 
-EXIT_DEGRADED = 3  # stage commands: everything ran, with warnings (2 is an invalid system config, as everywhere)
 
 
 def run(args) -> int:
@@ -51,7 +50,7 @@ def cmd_modules(paths: Paths, args) -> int:
 def _update(paths: Paths, args) -> int:
     """Re-run re-runnable modules whose inputs changed (a user-request event, on the cached data)."""
     from blockprov import instance, policy
-    from blockprov.hotplug import update_policy
+    from blockprov.policy import update_policy
     from blockprov.stages import Runner
     from blockprov.updates import run_scope
 

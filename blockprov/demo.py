@@ -18,9 +18,8 @@ def _sh(argv: list[str]) -> str:
     return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
 
 
-def main() -> int:
-    from blockprov.cli import main as cli
-
+def main(cli) -> int:
+    """``cli``: the command-line entry point (blockprov.cli.main), which runs each apply."""
     work = Path(tempfile.mkdtemp(prefix="blockprov-demo-"))
     disks: list[str] = []
     root = work / "root"

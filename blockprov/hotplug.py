@@ -17,7 +17,6 @@ import fcntl
 import os
 import re
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -302,7 +301,7 @@ class Processor:
                 batch.note(e, WARN, "no instance (the boot found no datasource); nothing to apply")
             return self.report(batch)
         try:
-            pol = update_policy(self.paths, self.cfg)
+            pol = policy.update_policy(self.paths, self.cfg)
         except policy.PolicyError as exc:
             for e in batch.events:
                 batch.note(e, FAIL, str(exc))
@@ -494,24 +493,6 @@ def _number(v, default: float) -> float:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 else default
 
 
-def overrides(paths: Paths) -> dict:
-    """``blockprov hotplug enable|disable`` choices: {"block": True, "net": False}."""
-    import json
-
-    try:
-        data = json.loads((paths.state / "hotplug" / "overrides.json").read_text())
-        return {k: bool(v) for k, v in data.items() if k in ("block", "net")}
-    except (OSError, ValueError, AttributeError):
-        return {}
-
-
-def update_policy(paths: Paths, cfg: dict):
-    """The instance's update policy: its config plus the `hotplug enable|disable` choices (PolicyError if bad)."""
-    from blockprov import policy
-
-    return policy.parse(cfg, overrides(paths))
-
-
 def _configured_interfaces(paths: Paths, cfg: dict, sd) -> set[str]:
     """Names of the interfaces the network config describes, on this machine's NICs."""
     from blockprov import sysconfig
@@ -641,17 +622,3 @@ def _linger(paths: Paths, seconds: float) -> bool:
             pass
         signal.pthread_sigmask(signal.SIG_UNBLOCK, waited)  # a SIGTERM pending now ends the process as usual
     return bool(spool.pending(paths))
-
-
-def kick(paths: Paths) -> None:
-    """Start a processor without waiting for it: the systemd unit on a live system, else a detached process."""
-    import subprocess
-
-    if str(paths.root) == "/" and os.path.isdir("/run/systemd/system"):
-        r = subprocess.run(["systemctl", "--no-block", "start", "blockprov-hotplug.service"],
-                           capture_output=True, check=False)
-        if r.returncode == 0:
-            return
-    subprocess.Popen([sys.executable, "-m", "blockprov", "hotplug", "--root", str(paths.root), "process"],
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     start_new_session=True)

@@ -6,12 +6,17 @@ subsystems and watched URLs to built-in handlers or executables. A boot is one
 of three events, from most to least specific: ``boot-new-instance``,
 ``boot-change`` (the datasource's data or the devices differ from the last
 boot), ``boot``. ``when: [boot]`` accepts all three, ``[boot-change]`` the
-first two, ``[boot-new-instance]`` only the first.
+first two, ``[boot-new-instance]`` only the first. ``update_policy`` adds the
+``blockprov hotplug enable|disable`` choices kept on disk (its one read).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from blockprov.paths import Paths
 
 EVENTS = ("boot-new-instance", "boot-change", "boot", "hotplug", "metadata-change", "user-request")
 SCOPES = ("storage", "network", "modules")
@@ -146,3 +151,20 @@ def parse(cfg: dict, overrides: dict | None = None) -> Policy:
 
 def boot_event(new_instance: bool, changed: bool) -> str:
     return "boot-new-instance" if new_instance else "boot-change" if changed else "boot"
+
+
+# -- the instance's policy: its config plus `hotplug enable|disable` (state on disk) ---------------------
+def overrides(paths: Paths) -> dict:
+    """``blockprov hotplug enable|disable`` choices: {"block": True, "net": False}."""
+    import json
+
+    try:
+        data = json.loads((paths.state / "hotplug" / "overrides.json").read_text())
+        return {k: bool(v) for k, v in data.items() if k in ("block", "net")}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def update_policy(paths: Paths, cfg: dict):
+    """The instance's update policy: its config plus the `hotplug enable|disable` choices (PolicyError if bad)."""
+    return parse(cfg, overrides(paths))

@@ -102,3 +102,18 @@ def enqueue(paths: Paths, props: dict[str, str]) -> str:
     raw = b"".join(f"{k}={v}".encode() + b"\0" for k, v in props.items())
     atomic_write(queue_dir(paths) / name, raw)
     return name
+
+
+def kick(paths: Paths) -> None:
+    """Start a processor without waiting for it: the systemd unit on a live system, else a detached process."""
+    import subprocess
+    import sys
+
+    if str(paths.root) == "/" and os.path.isdir("/run/systemd/system"):
+        r = subprocess.run(["systemctl", "--no-block", "start", "blockprov-hotplug.service"],
+                           capture_output=True, check=False)
+        if r.returncode == 0:
+            return
+    subprocess.Popen([sys.executable, "-m", "blockprov", "hotplug", "--root", str(paths.root), "process"],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)

@@ -109,7 +109,7 @@ class Runner:
             from blockprov import spool
 
             if spool.pending(self.paths):  # hotplug events that arrived during the boot
-                from blockprov.hotplug import kick
+                from blockprov.spool import kick
 
                 kick(self.paths)
         return res
@@ -200,7 +200,7 @@ class Runner:
     def policy(self, cfg: dict, res: StageResult | None = None):
         """The update policy of ``cfg``; a bad one is reported once and the defaults apply."""
         from blockprov import policy
-        from blockprov.hotplug import update_policy
+        from blockprov.policy import update_policy
 
         if self._policy is None or self._policy[0] is not cfg:
             try:

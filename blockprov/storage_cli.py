@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from blockprov.cli import EXIT_FAIL, EXIT_INVALID, EXIT_OK, EXIT_WAITING, emit
+from blockprov.exits import EXIT_FAIL, EXIT_INVALID, EXIT_OK, EXIT_WAITING, emit
 
 
 def load_valid(path: str, as_json: bool, verdicts=None):

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from blockprov.cli import EXIT_FAIL, EXIT_INVALID, EXIT_OK, EXIT_WAITING
+from blockprov.exits import EXIT_FAIL, EXIT_INVALID, EXIT_OK, EXIT_WAITING
 from blockprov.paths import Paths, atomic_write
 
 SUBSYSTEMS = ("block", "net")
@@ -40,7 +40,7 @@ def cmd_hotplug(paths: Paths, args) -> int:
 
 
 def _set_override(paths: Paths, subsystem: str, on: bool) -> None:
-    from blockprov.hotplug import overrides
+    from blockprov.policy import overrides
 
     d = paths.state / "hotplug"
     data = overrides(paths)
@@ -79,7 +79,7 @@ def hotplug_disable(paths: Paths, args) -> int:
 
 def hotplug_status(paths: Paths, args) -> int:
     from blockprov import policy, spool
-    from blockprov.hotplug import overrides
+    from blockprov.policy import overrides
     from blockprov.reporting import read_events
 
     _sd, cfg = _instance(paths, "hotplug status")
@@ -157,7 +157,7 @@ def cmd_refresh_metadata(paths: Paths, args) -> int:
 
 
 def cmd_apply(paths: Paths, args) -> int:
-    from blockprov.hotplug import update_policy
+    from blockprov.policy import update_policy
     from blockprov.refresh import RefreshError, refresh
     from blockprov.stages import Runner
     from blockprov.updates import run_scope

@@ -106,7 +106,7 @@ class Watcher:
     def handle_change(self, target: Target) -> str:
         """Re-read the datasource and run the target's handlers; the reporting result."""
         from blockprov import policy
-        from blockprov.hotplug import update_policy
+        from blockprov.policy import update_policy
         from blockprov.refresh import RefreshError, refresh
         from blockprov.stages import Runner
         from blockprov.updates import run_executable, run_scope
@@ -179,7 +179,7 @@ def watch(paths: Paths, url: str | None = None, duration: float | None = None, l
     import urllib3
 
     from blockprov import instance
-    from blockprov.hotplug import update_policy
+    from blockprov.policy import update_policy
 
     sd, cfg = instance.cached(paths), instance.load_config(paths)
     if sd is None or cfg is None:

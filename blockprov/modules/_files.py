@@ -10,6 +10,16 @@ from blockprov.modules._accounts import owner_ids
 from blockprov.limits import LimitError, gunzip
 from blockprov.paths import Paths, write_if_changed
 
+# one write_files entry (write_files and write_files_deferred share it; each entry is checked on its own here)
+ENTRY_SCHEMA = {
+    "type": "object", "required": ["path"], "additionalProperties": False,
+    "properties": {"path": {"type": "string", "minLength": 1}, "content": {"type": ["string", "null"]},
+                   "source": {"type": "object"},
+                   "encoding": {"enum": ["b64", "base64", "gz", "gzip", "gz+b64", "gzip+base64", "gz+base64",
+                                         "gzip+b64", "text/plain", ""]},
+                   "owner": {"type": "string"}, "permissions": {"type": ["string", "integer"]},
+                   "append": {"type": "boolean"}, "defer": {"type": "boolean"}}}
+
 ENCODINGS = {"b64": ("b64",), "base64": ("b64",), "gz": ("gz",), "gzip": ("gz",), "gz+b64": ("b64", "gz"),
              "gzip+base64": ("b64", "gz"), "gz+base64": ("b64", "gz"), "gzip+b64": ("b64", "gz"),
              "text/plain": (), "": ()}
@@ -55,7 +65,6 @@ def check_entry(entry: dict, where: str) -> None:
     """The entry against write_files' schema, on its own: the first problem with its JSON path."""
     import jsonschema
 
-    from blockprov.modules.write_files import ENTRY_SCHEMA
 
     err = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(ENTRY_SCHEMA).iter_errors(entry))
     if err is not None:

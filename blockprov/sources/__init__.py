@@ -20,8 +20,7 @@ MODULES = frozenset({"nocloud", "configdrive", "azure", "openstack", "none"})  #
 NONE_IID = "iid-datasource-none"
 
 
-class SourceError(Exception):
-    pass
+from blockprov.sources.errors import SourceError  # noqa: E402 - re-exported: every source raises it
 
 
 @dataclass

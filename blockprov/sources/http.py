@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from blockprov.sources import SourceError
+from blockprov.sources.errors import SourceError
 
 
 @dataclass

@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from blockprov.sources import SourceError
+from blockprov.sources.errors import SourceError
 from blockprov.storage.run import run
 
 MAX_TOTAL = 64 << 20
