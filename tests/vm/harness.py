@@ -58,7 +58,9 @@ class Guest:
         self.qmp = None
         self.boot_id: str | None = None
         self.n = 0
-        self.free_ports = [f"rp{i}" for i in range(1, 11)]
+        # PCIe root ports for hotplug: every scenario's disks and NICs that stay plugged hold one (eleven by
+        # scenario 8), unplugged ones give theirs back
+        self.free_ports = [f"rp{i}" for i in range(1, 15)]
         self._killer: threading.Timer | None = None
 
     # -- set-up before start ----------------------------------------------------
