@@ -13,7 +13,7 @@ from blockprov.paths import Paths
 
 def run(args) -> int:
     paths = Paths(Path(args.root))
-    handler = globals()["cmd_" + args.cmd.replace("-", "_")]
+    handler = COMMANDS[args.cmd]
     from blockprov.sysconfig import ConfigError
 
     try:
@@ -412,3 +412,9 @@ def cmd_schema(paths: Paths, args) -> int:
         print(f"{args.file}: valid" + (f", but {len(ignored)} key(s) will not be acted on (see the warnings)"
                                        if ignored else ""))
     return EXIT_INVALID if bad else EXIT_OK
+
+
+# the command names cli.py parses -> their functions (explicit: a reader finds each handler by its name)
+COMMANDS = {"init": cmd_init, "modules": cmd_modules, "boot": cmd_boot, "single": cmd_single, "clean": cmd_clean,
+            "status": cmd_status, "collect-logs": cmd_collect_logs, "query": cmd_query, "per": cmd_per,
+            "analyze": cmd_analyze, "schema": cmd_schema}

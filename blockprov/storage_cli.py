@@ -35,9 +35,11 @@ def _print_problems(probs, as_json: bool, valid: bool) -> None:
 
 
 def exit_code(counts: dict[str, int]) -> int:
-    if any(counts.get(s) for s in ("conflict", "refused", "error", "failed", "blocked", "unsupported")):
+    from blockprov.storage.status import BAD, WAITING
+
+    if any(counts.get(s) for s in BAD):
         return EXIT_FAIL
-    if counts.get("waiting"):
+    if counts.get(WAITING):
         return EXIT_WAITING
     return EXIT_OK
 

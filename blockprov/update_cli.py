@@ -19,7 +19,7 @@ def run(args) -> int:
 
     paths = Paths(Path(args.root))
     try:
-        return globals()["cmd_" + args.cmd.replace("-", "_")](paths, args)
+        return COMMANDS[args.cmd](paths, args)
     except (ConfigError, PolicyError) as exc:
         print(f"blockprov: invalid config: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -36,7 +36,7 @@ def _instance(paths: Paths, what: str):
 
 # -- hotplug --------------------------------------------------------------------------
 def cmd_hotplug(paths: Paths, args) -> int:
-    return globals()["hotplug_" + args.hotplug_cmd](paths, args)
+    return HOTPLUG[args.hotplug_cmd](paths, args)
 
 
 def _set_override(paths: Paths, subsystem: str, on: bool) -> None:
@@ -194,3 +194,10 @@ def cmd_watch(paths: Paths, args) -> int:
     from blockprov.watch import watch
 
     return watch(paths, args.url, args.duration, log=lambda s: print(s, flush=True))
+
+
+# the command names cli.py parses -> their functions (explicit: a reader finds each handler by its name)
+HOTPLUG = {"enable": hotplug_enable, "disable": hotplug_disable, "status": hotplug_status,
+           "process": hotplug_process, "handle": hotplug_handle}
+COMMANDS = {"hotplug": cmd_hotplug, "refresh-metadata": cmd_refresh_metadata, "apply": cmd_apply,
+            "watch": cmd_watch}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-BAD = ("conflict", "refused", "error", "failed", "blocked", "unsupported")
-GOOD = ("ok", "done")
+from blockprov.storage.status import APPLIED_GOOD as GOOD
+from blockprov.storage.status import BAD, WAITING
 
 
 def check_document(paths, doc: dict, where: str, wrapped: bool):
@@ -35,9 +35,9 @@ def apply_document(ctx, doc: dict, where: str, wrapped: bool) -> str:
         i.device for i in report.items if i.type in ("disk", "device") and i.device and i.status in GOOD
         and all(by_id[d].status in GOOD for d in model.descendants(i.id) if d in by_id))
     ctx.outcome.setdefault("disks", set()).update(
-        i.device for i in report.items if i.type in ("disk", "device") and i.device and i.status not in BAD + ("waiting",))
+        i.device for i in report.items if i.type in ("disk", "device") and i.device and i.status not in BAD + (WAITING,))
     ctx.outcome.setdefault("done", []).extend(i.id for i in report.items if i.status == "done")
-    ctx.outcome.setdefault("waiting", []).extend(i.id for i in report.items if i.status == "waiting")
+    ctx.outcome.setdefault("waiting", []).extend(i.id for i in report.items if i.status == WAITING)
     counts = report.counts()
     bad = [f"{i.id} {i.status}: {i.reason}" for i in report.items if i.status in BAD]
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))

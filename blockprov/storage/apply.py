@@ -15,6 +15,7 @@ from blockprov.storage.inventory import Inventory, part_path
 from blockprov.storage.plan_stacks import RANDOM_KEYS
 from blockprov.storage.probe import probe
 from blockprov.storage.run import run
+from blockprov.storage.status import PLANNED_GOOD
 
 
 @dataclass
@@ -230,7 +231,7 @@ def apply(model, root: str = "/", target: str | None = None, dry_run: bool = Fal
         # what this run carried out (and what it found as the config says) counts as applied from now on,
         # so the check after it does not plan a first-time wipe again
         done_now = [planner.ItemPlan(i.id, i.type, "done", "", os.path.realpath(ex.real(i.device)))
-                    for i in plan.items if i.status in ("ok", "create", "grow") and i.id not in out.failed
+                    for i in plan.items if i.status in PLANNED_GOOD and i.id not in out.failed
                     and i.device]
         for k, v in planner.applied_identities(done_now, final_inv).items():
             after_opts.applied = {**after_opts.applied, k: after_opts.applied.get(k, set()) | v}
@@ -248,7 +249,7 @@ def apply(model, root: str = "/", target: str | None = None, dry_run: bool = Fal
             ip = planner.ItemPlan(ip.id, ip.type, "failed", out.failed[ip.id], ip.device)
         elif ip.id in activated and now.status == "ok":
             ip = planner.ItemPlan(ip.id, ip.type, "done", activated[ip.id], now.device)
-        elif ip.status in ("create", "grow"):
+        elif ip.status in PLANNED_GOOD and ip.status != "ok":
             if now.status == "ok":
                 ip = planner.ItemPlan(ip.id, ip.type, "done", ip.reason, now.device)
             else:

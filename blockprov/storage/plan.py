@@ -13,7 +13,8 @@ from blockprov.storage import layout, plan_resize, sizes
 from blockprov.storage.inventory import Device, Inventory, part_path
 from blockprov.storage.model import Model
 
-GOOD = ("create", "grow", "ok")
+from blockprov.storage.status import APPLIED_GOOD
+from blockprov.storage.status import PLANNED_GOOD as GOOD
 ANY_ITEM = "*"  # Options.applied: devices blockprov worked on for any item (journals without per-item records)
 FS_ALIASES = {"fat": "vfat", "fat12": "vfat", "fat16": "vfat", "fat32": "vfat"}
 MEMBER_SIG = {"raid": "linux_raid_member", "lvm_volgroup": "LVM2_member", "dm_crypt": "crypto_LUKS",
@@ -779,7 +780,7 @@ def applied_identities(items: list[ItemPlan], inv: Inventory) -> dict[str, set[s
     """item id -> identity of the device it is on, for the items a run leaves as the config says (``ok`` or
     ``done``, checked against ``inv``, the probe after the run): the journal's record that ``wipe`` was done."""
     return {i.id: {inv.identity(i.device)} for i in items
-            if i.status in ("ok", "done") and i.device and i.device in inv.devices}
+            if i.status in APPLIED_GOOD and i.device and i.device in inv.devices}
 
 
 def plan(model: Model, inv: Inventory, opts: Options | None = None) -> Plan:

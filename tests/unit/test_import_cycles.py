@@ -89,3 +89,20 @@ def test_no_import_cycles():
 
 def test_the_check_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_every_command_has_an_explicit_handler():
+    """issue 22: dispatch through tables, not globals(): every command cli.py parses has a named function."""
+    from blockprov import boot_cli, cli, update_cli
+
+    routed = set(boot_cli.COMMANDS) | set(update_cli.COMMANDS) | {"storage", "demo"}
+    assert set(cli.COMMANDS) == routed
+    assert set(update_cli.HOTPLUG) == {"enable", "disable", "status", "process", "handle"}
+
+
+def test_one_status_vocabulary():
+    from blockprov.modules import _storage
+    from blockprov.storage import plan, render, status
+
+    assert plan.GOOD == status.PLANNED_GOOD and _storage.BAD == status.BAD
+    assert set(render.MARK) >= set(status.ALL)
