@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from blockprov import spool  # noqa: E402
 from blockprov.paths import Paths  # noqa: E402
+from bench._teardown import teardown  # noqa: E402
 from tests.udev.conftest import Udev  # noqa: E402
 from tests.udev.metadata import Metadata  # noqa: E402
 
@@ -112,16 +113,7 @@ def main() -> None:
               f"run by hand, no event handling): {statistics.median(peer) * 1000:.0f} ms "
               f"(min {min(peer) * 1000:.0f}, max {max(peer) * 1000:.0f})")
     finally:
-        for line in sorted(Path("/proc/self/mountinfo").read_text().splitlines()):
-            p = line.split()[4]
-            if p.startswith(str(tmp)):
-                subprocess.run(["umount", "-l", p], capture_output=True)
-        for d in devs:
-            subprocess.run(["partx", "-d", d], capture_output=True)
-            subprocess.run(["losetup", "-d", d], capture_output=True)
-        udev.stop()
-        md.close()
-        subprocess.run(["rm", "-rf", str(tmp)], check=False)
+        teardown(tmp, devs, udev, md)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from blockprov import spool  # noqa: E402
 from blockprov.paths import Paths  # noqa: E402
+from bench._teardown import teardown  # noqa: E402
 from tests.udev.conftest import Udev  # noqa: E402
 from tests.udev.metadata import Metadata  # noqa: E402
 
@@ -109,16 +110,7 @@ def main() -> None:
               f"{statistics.median(cpu) * 1000:.0f} ms (target < 100 ms); "
               f"peer: cloud-init's hotplug hook process alone ~{PEER_HOOK_S * 1000:.0f} ms, no block scope")
     finally:
-        for p in sorted(Path("/proc/self/mountinfo").read_text().splitlines()):
-            point = p.split()[4]
-            if point.startswith(str(tmp)):
-                subprocess.run(["umount", "-l", point], capture_output=True)
-        for d in devs:
-            subprocess.run(["partx", "-d", d], capture_output=True)
-            subprocess.run(["losetup", "-d", d], capture_output=True)
-        udev.stop()
-        md.close()
-        subprocess.run(["rm", "-rf", str(tmp)], check=False)
+        teardown(tmp, devs, udev, md)
 
 
 if __name__ == "__main__":

@@ -79,42 +79,39 @@ def test_partition_and_filesystem_grow_with_the_disk(tmp_path, loops, fstype, mo
     assert rep["steps"] == [] or all(s["op"] == "fstab" for s in rep["steps"]), rep["steps"]
 
 
-def test_plan_shows_grow_before_anything_is_written(tmp_path, loops):
+def applied_then_grown(tmp_path, loops, its=None):
+    """A 1 GiB loop disk with ``its`` (default: gpt, one 100% ext4 partition) applied, then grown to 2 GiB:
+    (root, disk, config file, the table sfdisk shows after the growth)."""
     root = tmp_path / "root"
     dev = loops.add("1G")
-    cfg = write_config(tmp_path / "grow.yaml", items(dev, "ext4", False))
+    cfg = write_config(tmp_path / "grow.yaml", its(dev) if its else items(dev, "ext4", False))
     assert apply(cfg, root)[0] == 0
     grow_disk(loops, dev, "2G")
-    table = sfdisk(dev)
+    return root, dev, cfg, sfdisk(dev)
+
+
+def test_plan_shows_grow_before_anything_is_written(tmp_path, loops):
+    root, dev, cfg, table = applied_then_grown(tmp_path, loops)
     rc, rep = apply(cfg, root, "--dry-run")
     p = {i["id"]: i for i in rep["items"]}["p"]
-    assert p["status"] == "grow" and p["found"]["size"] < p["expected"]["size"], p
-    assert "from 1023M to 2G" in p["reason"] or "to 2G" in p["reason"], p["reason"]
+    assert p["status"] == "grow" and p["found"]["size"] == table["partitions"][0]["size"] * 512, p
+    assert p["expected"]["size"] > 2 * G - 2 * (1 << 20) and p["reason"].startswith("grow partition 1 and its ext4"), p
     assert sfdisk(dev) == table  # nothing written
 
 
 def test_partitions_that_would_move_are_not_grown(tmp_path, loops):
     """[50%, 50%]: the second partition would have to start elsewhere; blockprov never moves data."""
-    root = tmp_path / "root"
-    dev = loops.add("1G")
-    its = [{"id": "d", "type": "disk", "path": dev, "ptable": "gpt"},
-           {"id": "a", "type": "partition", "device": "d", "size": "50%"},
-           {"id": "b", "type": "partition", "device": "d", "size": "50%"}]
-    cfg = write_config(tmp_path / "halves.yaml", its)
-    assert apply(cfg, root)[0] == 0
-    grow_disk(loops, dev, "2G")
-    table = sfdisk(dev)["partitions"]
+    root, dev, cfg, table = applied_then_grown(tmp_path, loops, lambda dev: [
+        {"id": "d", "type": "disk", "path": dev, "ptable": "gpt"},
+        {"id": "a", "type": "partition", "device": "d", "size": "50%"},
+        {"id": "b", "type": "partition", "device": "d", "size": "50%"}])
     rc, rep = apply(cfg, root)
-    assert statuses(rep)["d"] == "refused" and sfdisk(dev)["partitions"] == table
+    assert statuses(rep)["d"] == "refused" and sfdisk(dev) == table
 
 
 def test_preserved_relative_partition_is_kept_and_the_growth_told(tmp_path, loops):
-    root = tmp_path / "root"
-    dev = loops.add("1G")
-    cfg = write_config(tmp_path / "grow.yaml", items(dev, "ext4", False))
-    assert apply(cfg, root)[0] == 0
-    grow_disk(loops, dev, "2G")
-    table = sfdisk(dev)["partitions"]
+    root, dev, _cfg, whole = applied_then_grown(tmp_path, loops)
+    table = whole["partitions"]
     kept = [{**i, "preserve": True} for i in items(dev, "ext4", False)]
     rc, rep = apply(write_config(tmp_path / "keep.yaml", kept), root)
     p = {i["id"]: i for i in rep["items"]}["p"]
