@@ -124,17 +124,14 @@ class ResizeOps:
                 if res.returncode > 1:
                     raise self.StepFailed(f"e2fsck -f -p {node} (exit {res.returncode}): {res.stdout[-500:]}"
                                           f"{res.stderr[-500:]}; the filesystem needs a manual check before a resize")
-            self.cmd(["resize2fs", node] + ([f"{size // 1024}K"] if size is not None else []), timeout=3600)
+            self.cmd(resize_argv(fstype, node, node, size), timeout=3600)  # resize2fs needs no mount point
             return
         with self._mounted(node, fstype) as mnt:
-            if fstype == "xfs":
-                self.cmd(["xfs_growfs", mnt], timeout=3600)
-            elif fstype == "btrfs":
-                devid = self._btrfs_devid(node)
-                self.cmd(["btrfs", "filesystem", "resize", f"{devid}:{'max' if size is None else size}", mnt],
-                         timeout=3600)
-            else:  # pragma: no cover - the planner refuses other contents
+            devid = self._btrfs_devid(node) if fstype == "btrfs" else None
+            argv = resize_argv(fstype, node, mnt, size, devid)
+            if argv is None:  # pragma: no cover - the planner refuses other contents
                 raise self.StepFailed(f"no resizer for {fstype}")
+            self.cmd(argv, timeout=3600)
 
     def _btrfs_devid(self, node: str) -> str:
         for line in self.cmd(["btrfs", "inspect-internal", "dump-super", node]).splitlines():
@@ -171,21 +168,30 @@ class ResizeOps:
             os.rmdir(mnt)
 
 
+def resize_argv(fstype: str | None, node: str, mountpoint: str, size: int | None = None,
+                btrfs_devid: str | None = None) -> list[str] | None:
+    """The command that resizes a mounted filesystem to ``size`` bytes (None: to fill its device); None for a
+    filesystem blockprov does not resize (pure). One table for part-resize and growpart/resize_rootfs."""
+    if fstype in EXT:
+        return ["resize2fs", node] + ([f"{size // 1024}K"] if size is not None else [])
+    if fstype == "xfs":
+        return ["xfs_growfs", mountpoint]
+    if fstype == "btrfs":
+        target = "max" if size is None else str(size)
+        return ["btrfs", "filesystem", "resize", f"{btrfs_devid}:{target}" if btrfs_devid else target, mountpoint]
+    return None
+
+
 def fs_grow(node: str, mountpoint: str) -> str:
     """Grow the filesystem mounted at ``mountpoint`` from ``node`` to fill its device (cloud-init's resizefs):
     what changed, "" when it already fills it. The same tools as a partition resize; ValueError when one fails."""
     from blockprov.storage.probe import _blkid
 
     fstype = _blkid([node])[0].get(node, {}).get("TYPE")
-    if fstype in EXT:
-        if not may_resize_online():
-            raise ValueError(f"{node}: growing a mounted ext4 needs CAP_SYS_RESOURCE, which this process lacks")
-        argv = ["resize2fs", node]
-    elif fstype == "xfs":
-        argv = ["xfs_growfs", mountpoint]
-    elif fstype == "btrfs":
-        argv = ["btrfs", "filesystem", "resize", "max", mountpoint]
-    else:
+    if fstype in EXT and not may_resize_online():
+        raise ValueError(f"{node}: growing a mounted ext4 needs CAP_SYS_RESOURCE, which this process lacks")
+    argv = resize_argv(fstype, node, mountpoint)
+    if argv is None:
         return ""
     res = run(argv, check=False, timeout=3600)
     if res.returncode:
