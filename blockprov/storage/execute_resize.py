@@ -103,6 +103,16 @@ class ResizeOps:
             self._fs_resize(node, fstype, None)
         return {"number": number, "size": a["size"], "old_size": a["old_size"]}
 
+    def op_fs_grow(self, step):
+        """Grow a filesystem to fill its device (the layer below grew); online when it is mounted."""
+        node = self.real(step.device)
+        fstype = step.args["fstype"]
+        if fstype in EXT and self._mount_point(node) is not None and not may_resize_online():
+            raise self.StepFailed(f"{node} is mounted and growing ext4 online needs CAP_SYS_RESOURCE, which this "
+                                  "process lacks; unmount it or run with that capability")
+        self._fs_resize(node, fstype, None)
+        return {"fstype": fstype}
+
     def _kernel_resize(self, dev: str, number: int, start: int, size: int) -> None:
         """BLKPG: the kernel's partition takes the new length even while it is mounted (a re-read would not)."""
         node = part_path(dev, number)

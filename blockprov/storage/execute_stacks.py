@@ -55,9 +55,40 @@ class StackOps:
 
     def op_lv_create(self, step):
         a = step.args
-        size = ["-L", f"{a['size']}b"] if a.get("size") else ["-l", "100%FREE"]
+        size = ["-L", f"{a['size']}b"] if a.get("size") else \
+            ["-l", f"{round(a['share'] * 100, 4):g}%VG"] if a.get("share") else ["-l", "100%FREE"]
         self.cmd(["lvcreate", "--yes", "--wipesignatures", "y", "-n", a["name"], *size, a["vg"]])
         return {"lv": self._settled_node(step.device)}
+
+    # -- the grow chain (plan_grow): each grows its layer to what lies below, data kept, online --
+    def op_raid_grow(self, step):
+        md = self.real(step.device)
+        self.cmd(["mdadm", "--grow", md, "--size", "max"], timeout=600)
+        return {"md": md, "size": self._size_of(md)}
+
+    def op_pv_resize(self, step):
+        for dev in step.args["devices"]:
+            self.cmd(["pvresize", self.real(dev)])
+        return {"devices": step.args["devices"]}
+
+    def op_lv_extend(self, step):
+        a = step.args
+        # the size the plan computed, in bytes: a repeat after a crash asks for what is already there (no-op)
+        lv = f"{a['vg']}/{a['name']}"
+        have = int(self.cmd(["lvs", "--noheadings", "--units", "b", "--nosuffix", "-o", "lv_size", lv]).strip() or 0)
+        if have < a["size"]:
+            self.cmd(["lvextend", "-L", f"{a['size']}b", lv])
+        return {"lv": lv, "size": a["size"]}
+
+    def op_crypt_resize(self, step):
+        keyarg, stdin = self._key(step.item)  # LUKS2 keeps its volume key in the kernel keyring: resize asks again
+        self.cmd(["cryptsetup", "resize", *keyarg, step.args["name"]], input=stdin, timeout=600)
+        return {"mapping": step.args["name"], "size": self._size_of(self.real(step.device))}
+
+    @staticmethod
+    def _size_of(node: str) -> int:
+        with open(f"/sys/class/block/{os.path.basename(os.path.realpath(node))}/size") as f:
+            return int(f.read()) * 512
 
     def op_lv_activate(self, step):
         self.cmd(["lvchange", "--activate", "y", f"{step.args['vg']}/{step.args['name']}"])

@@ -53,6 +53,12 @@ class Device:
     probe_error: str | None = None  # blkid could not tell what it holds (ambivalent, I/O error): never blank
     # when blkid is ambivalent: every signature wipefs finds, as {"type", "uuid", "label", "offset"}
     signatures: list[dict] = field(default_factory=list)
+    # what a layer could grow into (issue 23's chain): md's per-member size and each member's data offset,
+    # a dm-crypt mapping's header (payload offset), a resizable filesystem's own size; None when not read
+    component_size: int | None = None
+    member_offsets: dict[str, int] = field(default_factory=dict)
+    payload_offset: int | None = None
+    fs_size: int | None = None
 
     def in_use(self) -> str | None:
         if self.mountpoints:
@@ -63,16 +69,34 @@ class Device:
 
 
 @dataclass
+class PV:
+    """An LVM physical volume as ``pvs`` reports it: the size LVM uses (``pvresize`` makes it the device's)."""
+
+    size: int
+    pe_start: int = 1 << 20
+
+
+@dataclass
+class VGSpace:
+    size: int
+    free: int
+    extent: int = 4 << 20
+
+
+@dataclass
 class Inventory:
     devices: dict[str, Device] = field(default_factory=dict)
     swaps: list[str] = field(default_factory=list)
     mounts: dict[str, str] = field(default_factory=dict)  # mount point -> source device
     vgs: dict[str, list[str]] = field(default_factory=dict)  # LVM volume group -> its physical volumes
     lvs: dict[str, dict] = field(default_factory=dict)  # "vg/lv" -> {"path": /dev/dm-N, "size": bytes}
+    pvs: dict[str, PV] = field(default_factory=dict)  # PV device -> its LVM sizes
+    vg_space: dict[str, VGSpace] = field(default_factory=dict)  # volume group -> its size, free space, extent
 
     def to_json(self) -> dict:
         return {"devices": [asdict(d) for d in self.devices.values()], "swaps": self.swaps, "mounts": self.mounts,
-                "vgs": self.vgs, "lvs": self.lvs}
+                "vgs": self.vgs, "lvs": self.lvs, "pvs": {k: asdict(v) for k, v in self.pvs.items()},
+                "vg_space": {k: asdict(v) for k, v in self.vg_space.items()}}
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, sort_keys=True)
@@ -80,7 +104,9 @@ class Inventory:
     @classmethod
     def from_json(cls, data: dict) -> "Inventory":
         inv = cls(swaps=list(data.get("swaps", [])), mounts=dict(data.get("mounts", {})),
-                  vgs=dict(data.get("vgs", {})), lvs=dict(data.get("lvs", {})))
+                  vgs=dict(data.get("vgs", {})), lvs=dict(data.get("lvs", {})),
+                  pvs={k: PV(**v) for k, v in data.get("pvs", {}).items()},
+                  vg_space={k: VGSpace(**v) for k, v in data.get("vg_space", {}).items()})
         names = {f.name for f in fields(Device)}
         for d in data.get("devices", []):
             kw = {k: v for k, v in d.items() if k in names}

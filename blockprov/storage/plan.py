@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from blockprov.storage import layout, plan_resize, sizes
+from blockprov.storage import layout, plan_grow, plan_resize, sizes
 from blockprov.storage.inventory import Device, Inventory, part_path
 from blockprov.storage.model import Model
 
@@ -203,6 +203,19 @@ class _Planner:
         self.grow: dict[str, set[int]] = {}  # whole disk -> partitions that grow with it (table_grows)
         # whole disk -> its table as it will be once this plan's resizes are done (kept tables only)
         self.future: dict[str, dict[int, plan_resize.Extent]] = {}
+        # the grow chain: device -> its size once this plan's steps before it ran (only devices that grow);
+        # partitions whose part-resize step grows their filesystem itself; bytes each volume group gains / hands out
+        self.after: dict[str, int] = {}
+        self.fs_follows: set[str] = set()
+        self.vg_gain: dict[str, int] = {}
+        self.vg_taken: dict[str, int] = {}
+
+    def size_after(self, path: str) -> int:
+        """A device's size once the steps planned so far ran (its observed size when none changes it)."""
+        if path in self.after:
+            return self.after[path]
+        dev = self.inv.devices.get(path)
+        return dev.size if dev is not None else 0
 
     def first_meeting(self, it: dict, path: str | None) -> bool:
         """``wipe`` asks for a fresh start the first time this item meets this device (no journal record)."""
@@ -473,11 +486,16 @@ class _Planner:
             why = plan_resize.content_problem(fstype, pdev.probe_error, grow, self.inv.in_use_tree(path))
             if why:
                 return self.set(it, _St("refused", f"resize partition {slot.number}: {why}", path), expected, found)
+        fs = fstype if fstype in plan_resize.FS_RESIZE else None  # a stack member's layer grows by its own item
         self.steps.append(Step("part-resize", it["id"], dev.path, {
             "number": slot.number, "start": observed.start, "old_size": old, "size": new, "kind": observed.kind,
-            "ptable": dev.ptable, "fstype": fstype}))
+            "ptable": dev.ptable, "fstype": fs}))
+        if new > old:
+            self.after[path] = new
+        if fs:
+            self.fs_follows.add(path)
         verb = "finish resizing" if new == old else "grow" if grow else "shrink"
-        what = f" and its {fstype}" if fstype else ""
+        what = f" and its {fstype}" if fs else f" (the {fstype} on it follows)" if fstype and grow else ""
         self.set(it, _St("grow" if new > old else "create", f"{verb} partition {slot.number}{what} from "
                                                            f"{sizes.human(old)} to {sizes.human(new)}, data kept",
                          path), expected, found)
@@ -541,7 +559,7 @@ class _Planner:
         matches = not vst.new and dev is not None and all(got.get(k) == v for k, v in want.items())
         if it.get("preserve"):
             if matches:
-                return self.set(it, _St("ok", f"preserved {fstype} verified", vst.device))
+                return self.fs_ok(it, fstype, vst.device, f"preserved {fstype} verified")
             found = {k: got.get(k) for k in want} if dev else None
             what = "; ".join(f"{k}: expected {v}, found {got.get(k)}" for k, v in want.items() if got.get(k) != v)
             return self.set(it, _St("conflict", what or "volume is being recreated", vst.device), want, found)
@@ -550,7 +568,7 @@ class _Planner:
         busy = self.inv.in_use_tree(vst.device) if dev is not None else None
         if matches and not redo:
             if not self.first_meeting(vol, vst.device) or self.identified_match(it, vst.device):
-                return self.set(it, _St("ok", f"{fstype} already present", vst.device))
+                return self.fs_ok(it, fstype, vst.device, f"{fstype} already present")
             status, wipe = ("refused", None) if busy else ("create", vol["wipe"])
             reason = f"in use: {busy}" if busy else \
                 f"wipe: {vol['wipe']} on {vid} is carried out the first time this config meets the device"
@@ -573,6 +591,20 @@ class _Planner:
             "fstype": fstype, "label": it.get("label"), "uuid": it.get("uuid"),
             "extra_options": list(it.get("extra_options") or [])}))
         self.set(it, _St("create", f"mkfs {fstype}" + (f" ({reason})" if reason else ""), vst.device, new=True))
+
+    def fs_ok(self, it: dict, fstype: str, path: str, why: str) -> None:
+        """A filesystem as the config says: ``ok``, or ``grow`` when its device grows in this plan (the layer
+        below grew) or it leaves room on its device (a grow a killed run did not finish, a disk that grew
+        while nothing watched). A filesystem fills its device; it is never shrunk here."""
+        dev = self.inv.devices.get(path)
+        grows = path in self.after
+        if dev is None or path in self.fs_follows or not plan_grow.fs_grows(fstype, dev.fs_size,
+                                                                              self.size_after(path), grows):
+            return self.set(it, _St("ok", why, path))
+        was, will = dev.fs_size or dev.size, self.size_after(path)
+        self.steps.append(Step("fs-grow", it["id"], path, {"fstype": fstype, "size": will}))
+        self.set(it, _St("grow", f"grow {fstype} from {sizes.human(was)} to {sizes.human(will)} (filling {path}), "
+                                 "data kept", path), {"size": will}, {"size": was})
 
     def _differs(self, it, vid, got, want):
         vol = self.m.by_id[vid]

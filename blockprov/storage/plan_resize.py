@@ -20,6 +20,9 @@ FS_RESIZE = {
     "btrfs": (True, True, False),
 }
 
+# members of a stack: the partition grows, then the item built on it (raid, dm_crypt, lvm_volgroup) grows its layer
+STACK_MEMBERS = ("linux_raid_member", "crypto_LUKS", "LVM2_member")
+
 
 @dataclass(frozen=True)
 class Extent:
@@ -41,6 +44,9 @@ def content_problem(fstype: str | None, probe_error: str | None, grow: bool, bus
         return f"its contents cannot be told apart ({probe_error}); nothing is resized"
     if fstype is None:
         return None
+    if fstype in STACK_MEMBERS:
+        return None if grow else (f"it holds {fstype}; blockprov grows what is stacked on a partition but never "
+                                  "shrinks it (the layer above would lose its end)")
     caps = FS_RESIZE.get(fstype)
     if caps is None:
         return (f"it holds {fstype}, which blockprov does not resize (ext2/3/4, xfs and btrfs are resized with "

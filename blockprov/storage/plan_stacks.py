@@ -14,7 +14,7 @@ are appended to the plan in dependency order.
 
 from __future__ import annotations
 
-from blockprov.storage import sizes
+from blockprov.storage import plan_grow, sizes
 
 LEVELS = {"0": "raid0", "stripe": "raid0", "1": "raid1", "mirror": "raid1", "4": "raid4", "5": "raid5",
           "6": "raid6", "10": "raid10", "linear": "linear", "container": "container"}
@@ -84,7 +84,8 @@ def do_raid(p, it: dict) -> None:
     if existing is not None:
         got = {"level": existing.level, "devices": sorted(existing.members), "spare_devices": sorted(existing.spares),
                "metadata": existing.metadata, "name": existing.name}
-        return _verdict(p, it, existing.path, want, got, f"{level} array {existing.name or existing.path}")
+        _verdict(p, it, existing.path, want, got, f"{level} array {existing.name or existing.path}")
+        return _grow_raid(p, it, existing)
     new = [r for r in _refs(it, "devices") + _refs(it, "spare_devices") if p.st[r].new]
     sigs = {d: p.inv.devices[d] for d in ours if d in p.inv.devices}
     uuids = {s.fsuuid for s in sigs.values() if s.fstype == "linux_raid_member"}
@@ -106,12 +107,32 @@ def do_raid(p, it: dict) -> None:
     p.mark(it, "create", f"create {level} array {name} on {', '.join(devices)}", path, new=True)
 
 
+def _grown(p, it: dict) -> bool:
+    """The item is as the config says, so its layer may follow what grew under it."""
+    return p.items[it["id"]].status == "ok"
+
+
+def _grow_raid(p, it: dict, dev) -> None:
+    if not _grown(p, it):
+        return None
+    after = {m: p.size_after(m) for m in dev.member_offsets}
+    new = plan_grow.raid_after(dev, after)
+    if new is None:
+        return None
+    p.add_step("raid-grow", it["id"], dev.path, size=new, component_size=plan_grow.raid_component(dev, after))
+    p.after[dev.path] = new
+    p.mark(it, "grow", f"grow array {dev.name or dev.path} from {sizes.human(dev.size)} to {sizes.human(new)} "
+           "(its members grew; mdadm --grow --size max), data kept", dev.path, expected={"size": new},
+           found={"size": dev.size})
+
+
 def do_lvm_volgroup(p, it: dict) -> None:
     name = it["name"]
     pvs = sorted(_dev(p, r) for r in _refs(it, "devices"))
     path = f"/dev/{name}"
     if name in p.inv.vgs:
-        return _verdict(p, it, path, {"devices": pvs}, {"devices": sorted(p.inv.vgs[name])}, f"volume group {name}")
+        _verdict(p, it, path, {"devices": pvs}, {"devices": sorted(p.inv.vgs[name])}, f"volume group {name}")
+        return _grow_pvs(p, it, name, pvs)
     other = next((vg for vg, members in p.inv.vgs.items() if set(members) & set(pvs)), None)
     if other:
         return p.mark(it, "conflict" if it.get("preserve") else "refused",
@@ -122,6 +143,50 @@ def do_lvm_volgroup(p, it: dict) -> None:
         return None
     p.add_step("vg-create", it["id"], path, name=name, devices=pvs)
     p.mark(it, "create", f"create volume group {name} on {', '.join(pvs)}", path, new=True)
+
+
+def _grow_pvs(p, it: dict, name: str, pvs: list[str]) -> None:
+    vg = p.inv.vg_space.get(name)
+    if not _grown(p, it) or vg is None:
+        return None
+    gained = {d: plan_grow.pv_extents_gained(p.inv.pvs[d], p.size_after(d), vg.extent) for d in pvs if d in p.inv.pvs}
+    grown = sorted(d for d, n in gained.items() if n)
+    if not grown:
+        return None
+    p.vg_gain[name] = sum(gained.values()) * vg.extent
+    p.add_step("pv-resize", it["id"], f"/dev/{name}", devices=grown, vg=name,
+               sizes={d: p.size_after(d) for d in grown})
+    p.mark(it, "grow", f"grow volume group {name} from {sizes.human(vg.size)} to "
+           f"{sizes.human(vg.size + p.vg_gain[name])} (pvresize {', '.join(grown)})", f"/dev/{name}",
+           expected={"size": vg.size + p.vg_gain[name]}, found={"size": vg.size})
+
+
+def lv_share(it: dict) -> float | None:
+    """The share of its group an LV with a percentage size takes (``50%`` -> 0.5), else None."""
+    if "size" not in it:
+        return None
+    pct = sizes.parse(it["size"]).percent
+    return None if pct is None else pct / 100
+
+
+def _grow_lv(p, it: dict, vgname: str, key: str, lv: dict) -> None:
+    """An LV without a size (the rest of its group) or with a share of it takes what its group gained."""
+    vg = p.inv.vg_space.get(vgname)
+    if not _grown(p, it) or vg is None or lv_size(it) is not None:
+        return None
+    share = lv_share(it)
+    taken = p.vg_taken.get(vgname, 0)
+    space = type(vg)(size=vg.size, free=vg.free - taken, extent=vg.extent)
+    new = plan_grow.lv_after(lv["size"], share, space, p.vg_gain.get(vgname, 0))
+    if new is None:
+        return None
+    p.vg_taken[vgname] = taken + new - lv["size"]
+    p.add_step("lv-extend", it["id"], lv["path"], vg=vgname, name=it["name"], size=new)
+    if lv["path"]:
+        p.after[lv["path"]] = new
+    what = "the rest of its group" if share is None else f"{it['size']} of its group"
+    p.mark(it, "grow", f"grow logical volume {key} from {sizes.human(lv['size'])} to {sizes.human(new)} ({what})",
+           lv["path"], expected={"size": new}, found={"size": lv["size"]})
 
 
 def lv_size(it: dict) -> int | None:
@@ -139,15 +204,17 @@ def do_lvm_partition(p, it: dict) -> None:
     size = lv_size(it)
     if lv is not None and not p.st[vg["id"]].new:
         want = {"size": size} if size is not None else {}
-        return _verdict(p, it, lv["path"], want, {"size": lv["size"]}, f"logical volume {key}")
+        _verdict(p, it, lv["path"], want, {"size": lv["size"]}, f"logical volume {key}")
+        return _grow_lv(p, it, vg["name"], key, lv)
     path = f"/dev/{key}"
     if it.get("preserve"):
         return p.mark(it, "conflict", f"logical volume {key} not found", path, expected={"name": key}, found=None)
-    p.add_step("lv-create", it["id"], path, vg=vg["name"], name=it["name"], size=size)
+    p.add_step("lv-create", it["id"], path, vg=vg["name"], name=it["name"], size=size, share=lv_share(it))
     if it.get("wipe"):
         p.add_step("wipe", it["id"], path, mode=it["wipe"])
-    p.mark(it, "create", f"create logical volume {key}" + (f", {sizes.human(size)}" if size else ", rest of the group"),
-           path, new=True)
+    extent = f", {sizes.human(size)}" if size else f", {it['size']} of the group" if lv_share(it) else \
+        ", rest of the group"
+    p.mark(it, "create", f"create logical volume {key}{extent}", path, new=True)
 
 
 RANDOM_KEYS = ("/dev/urandom", "/dev/random")
@@ -166,8 +233,9 @@ def do_dm_crypt(p, it: dict) -> None:
     what = "plain dm-crypt mapping" if random_key(it) else "LUKS mapping"
     existing = next((d for d in p.inv.devices.values() if d.kind == "crypt" and d.name == name), None)
     if existing is not None:
-        return _verdict(p, it, existing.path, {"volume": vol}, {"volume": (existing.members or [None])[0]},
-                        f"{what} {name}")
+        _verdict(p, it, existing.path, {"volume": vol}, {"volume": (existing.members or [None])[0]},
+                 f"{what} {name}")
+        return None if random_key(it) else _grow_crypt(p, it, existing, vol)
     held = next((d for d in p.inv.devices.values() if d.kind == "crypt" and vol in d.members), None)
     if held is not None:
         return p.mark(it, "conflict" if it.get("preserve") else "refused",
@@ -193,6 +261,16 @@ def do_dm_crypt(p, it: dict) -> None:
     p.add_step("crypt-format", it["id"], path, name=name, volume=vol, cipher=it.get("cipher"),
                keysize=it.get("keysize"))
     p.mark(it, "create", f"LUKS2 on {vol}, opened as {name}", path, new=True)
+
+
+def _grow_crypt(p, it: dict, dev, vol: str) -> None:
+    new = plan_grow.crypt_after(dev, p.size_after(vol)) if _grown(p, it) else None
+    if new is None:
+        return None
+    p.add_step("crypt-resize", it["id"], dev.path, name=dev.name, size=new)
+    p.after[dev.path] = new
+    p.mark(it, "grow", f"grow LUKS mapping {dev.name} from {sizes.human(dev.size)} to {sizes.human(new)} "
+           f"(its volume {vol} grew; cryptsetup resize)", dev.path, expected={"size": new}, found={"size": dev.size})
 
 
 def do_bcache(p, it: dict) -> None:

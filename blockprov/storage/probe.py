@@ -240,6 +240,9 @@ def probe(scope=None, lvm: bool = False, cache: Path | None = None) -> Inventory
     else:
         deep = _closure(inv, wanted)
     add_signatures(inv, deep, cache)
+    from blockprov.storage.probe_room import add_room
+
+    add_room(inv, deep)
     if lvm or any(inv.devices[p].fstype == "LVM2_member" or inv.devices[p].kind == "lvm" for p in deep):
         add_lvm(inv)
     return inv
@@ -247,7 +250,11 @@ def probe(scope=None, lvm: bool = False, cache: Path | None = None) -> Inventory
 
 def add_lvm(inv: Inventory) -> None:
     """Volume groups with their PVs and logical volumes with their sizes (``pvs``/``lvs`` JSON reports)."""
-    pvs = run(["pvs", "--reportformat", "json", "-o", "pv_name,vg_name"], check=False, timeout=60)
+    from blockprov.storage.probe_room import add_lvm_space
+
+    # one pvs run also reports each PV's group sizes (vgs would be another slow LVM start)
+    pvs = run(["pvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o",
+               "pv_name,vg_name,pv_size,pe_start,vg_size,vg_free,vg_extent_size"], check=False, timeout=60)
     lvs = run(["lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", "vg_name,lv_name,lv_size,lv_dm_path"],
               check=False, timeout=60)
     for rep in _reports(pvs.stdout, "pv"):
@@ -258,6 +265,8 @@ def add_lvm(inv: Inventory) -> None:
         inv.lvs[f"{rep['vg_name']}/{rep['lv_name']}"] = {"path": path, "size": int(rep["lv_size"] or 0)}
     for members in inv.vgs.values():
         members.sort()
+    rows = _reports(pvs.stdout, "pv")
+    add_lvm_space(inv, rows, [r for r in rows if r.get("vg_name")])
 
 
 def _reports(text: str, kind: str) -> list[dict]:

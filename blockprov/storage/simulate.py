@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import uuid as uuidlib
 
+from blockprov.storage import plan_grow
 from blockprov.storage.inventory import Device, Inventory, Part, part_path
 from blockprov.storage.plan import Plan
 
@@ -17,6 +18,23 @@ def _add_part(out: Inventory, dev: Device, s: dict) -> None:
     path = part_path(dev.path, s["number"])
     out.devices[path] = Device(path=path, kind="part", size=s["size"], parent=dev.path, number=s["number"],
                                sector_size=dev.sector_size)
+
+
+def _grow(out: Inventory, step) -> None:
+    dev = out.devices.get(step.device or "")
+    size = step.args["size"]
+    if step.op == "fs-grow":
+        if dev is not None:
+            dev.fs_size = size
+        return
+    if step.op == "lv-extend":
+        lv = out.lvs[f"{step.args['vg']}/{step.args['name']}"]
+        out.vg_space[step.args["vg"]].free -= size - lv["size"]
+        lv["size"] = size
+    if dev is not None:
+        if step.op == "raid-grow":
+            dev.component_size = step.args["component_size"]
+        dev.size = size
 
 
 def simulate(plan: Plan, inv: Inventory) -> Inventory:
@@ -55,6 +73,16 @@ def simulate(plan: Plan, inv: Inventory) -> Inventory:
                 dev.mountpoints.append(step.args["target"])
         elif step.op == "swapon":
             out.swaps.append(step.device)
+        elif step.op in ("raid-grow", "crypt-resize", "lv-extend", "fs-grow"):
+            _grow(out, step)
+        elif step.op == "pv-resize":
+            space = out.vg_space[step.args["vg"]]
+            for d, size in step.args["sizes"].items():
+                pv = out.pvs[d]
+                gained = plan_grow.pv_extents_gained(pv, size, space.extent) * space.extent
+                pv.size += gained
+                space.size += gained
+                space.free += gained
         elif step.op.endswith("-create"):
             out.devices[step.device] = Device(path=step.device, kind="other", name=step.device.rsplit("/", 1)[-1])
     return out

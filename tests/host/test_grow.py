@@ -3,6 +3,7 @@ same config applied again. What counts is what the tools show afterwards: sfdisk
 the filesystem's size as df (statvfs) and blkid see it, a file's checksum."""
 import hashlib
 import os
+import re
 import subprocess
 
 import pytest
@@ -121,3 +122,64 @@ def test_preserved_relative_partition_is_kept_and_the_growth_told(tmp_path, loop
     rc, rep = apply(write_config(tmp_path / "resize.yaml", grown), root)
     assert rc == 0 and statuses(rep)["p"] == "done", rep
     assert sfdisk(dev)["partitions"][0]["size"] > table[0]["size"]
+
+
+def fs_size_of(dev: str, fstype: str) -> int:
+    """The filesystem's own size from its on-disk superblock, read by another tool than the probe's (the
+    oracle for probe_room; call it on an unmounted filesystem, whose superblock on disk is current)."""
+    if fstype == "ext4":
+        out = subprocess.run(["tune2fs", "-l", dev], capture_output=True, text=True, check=True).stdout
+        f = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+        return int(f["Block count"]) * int(f["Block size"])
+    if fstype == "xfs":
+        out = subprocess.run(["xfs_db", "-r", "-c", "sb 0", "-c", "print dblocks blocksize", dev],
+                             capture_output=True, text=True, check=True).stdout
+        return int(re.search(r"dblocks = (\d+)", out).group(1)) * int(re.search(r"blocksize = (\d+)", out).group(1))
+    out = subprocess.run(["btrfs", "inspect-internal", "dump-super", dev], capture_output=True, text=True,
+                         check=True).stdout
+    return int(re.search(r"dev_item\.total_bytes\s+(\d+)", out).group(1))
+
+
+@pytest.mark.parametrize("fstype", ["ext4", "xfs", "btrfs"])
+def test_filesystem_on_a_whole_disk_grows_with_the_disk(tmp_path, loops, fstype):
+    """No partition table (how Hetzner and DigitalOcean volumes are often formatted): the filesystem is the
+    disk's only layer, and an apply that finds it short of its disk grows it, offline here, data kept."""
+    root = tmp_path / "root"
+    dev = loops.add("512M")
+    cfg = write_config(tmp_path / "whole.yaml", [
+        {"id": "d", "type": "disk", "path": dev},
+        {"id": "f", "type": "format", "volume": "d", "fstype": fstype, "label": "whole"}])
+    assert apply(cfg, root)[0] == 0
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    subprocess.run(["mount", dev, str(mnt)], check=True)
+    digest = put_file(mnt)
+    subprocess.run(["umount", str(mnt)], check=True)
+    before = fs_size_of(dev, fstype)
+    grow_disk(loops, dev, "1G")
+    rc, rep = apply(cfg, root, "--dry-run")
+    f = {i["id"]: i for i in rep["items"]}["f"]
+    assert f["status"] == "grow" and f["found"] == {"size": before} and f["expected"] == {"size": G}, f
+    assert fs_size_of(dev, fstype) == before  # the dry run wrote nothing
+    rc, rep = apply(cfg, root)
+    assert rc == 0 and statuses(rep)["f"] == "done", rep
+    assert fs_size_of(dev, fstype) > G - 16 * (1 << 20)
+    subprocess.run(["mount", dev, str(mnt)], check=True)
+    try:
+        assert hashlib.sha256((mnt / "file").read_bytes()).hexdigest() == digest
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+    rc, rep = apply(cfg, root)
+    assert rc == 0 and set(statuses(rep).values()) == {"ok"}, rep
+
+
+def test_probe_reads_each_filesystem_size_as_its_tools_do(loops):
+    from blockprov.storage.probe_room import fs_size_argv, parse_fs_size
+
+    dev = loops.add("400M")
+    for fstype, mkfs in (("ext4", ["mkfs.ext4", "-q", "-F", dev, "200M"]),
+                         ("xfs", ["mkfs.xfs", "-q", "-f", "-d", "size=320m", dev]),
+                         ("btrfs", ["mkfs.btrfs", "-q", "-f", "-b", "300M", dev])):
+        subprocess.run(mkfs, check=True, capture_output=True)
+        out = subprocess.run(fs_size_argv(fstype, dev), capture_output=True, text=True, check=True).stdout
+        assert parse_fs_size(fstype, out) == fs_size_of(dev, fstype), fstype

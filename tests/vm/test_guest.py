@@ -675,3 +675,69 @@ def test_8_volume_id_match_and_online_grow_on_block_resize(guest):
     report(f"VM scenario 8 (volume_id {vid} matched to virtio serial {vid[:20]}; block_resize 1G -> 2G): "
            f"ext4 grown online by the change event alone, {before >> 20} MiB -> {after >> 20} MiB, data intact, "
            "plan afterwards all ok")
+
+
+def chain_items() -> list[dict]:
+    """Two cloud volumes, each one gpt partition filling it, mirrored, encrypted, LVM, ext4 mounted."""
+    out = []
+    for x, vid in (("a", "1f0de9a4-7c1b-4a1b-8c2d-93e1d00000a1"), ("b", "2e7bc3f1-5d0a-4f9e-9b3c-48a2c00000b2")):
+        out += [{"id": f"c{x}", "type": "disk", "volume_id": vid, "ptable": "gpt"},
+                {"id": f"c{x}1", "type": "partition", "device": f"c{x}", "size": "100%"}]
+    return out + [
+        {"id": "cmd", "type": "raid", "name": "chain", "raidlevel": 1, "devices": ["ca1", "cb1"]},
+        {"id": "ccr", "type": "dm_crypt", "volume": "cmd", "dm_name": "chaincrypt", "key": PASSPHRASE},
+        {"id": "cvg", "type": "lvm_volgroup", "name": "vgchain", "devices": ["ccr"]},
+        {"id": "clv", "type": "lvm_partition", "volgroup": "cvg", "name": "data"},
+        {"id": "cfs", "type": "format", "volume": "clv", "fstype": "ext4", "label": "chain"},
+        {"id": "cmt", "type": "mount", "device": "cfs", "path": "/srv/chain"}]
+
+
+def test_9_raid_luks_lvm_chain_grows_online_on_block_resize(guest):
+    """After scenario 8: the NoCloud storagedata now also names two volumes carrying partition -> md raid1 ->
+    LUKS -> LVM -> ext4. Attached, they are built by hotplug; QMP block_resize grows both, and the change
+    events alone grow every layer, mounted, the file intact."""
+    g = guest
+    items = chain_items()
+    doc = yaml.safe_load(g.run(["cat", "/var/lib/blockprov/seed/nocloud/storagedata"]).stdout)
+    doc["config"] = [it for it in doc["config"] if not it["id"].startswith("c")] + items
+    g.write("/var/lib/blockprov/seed/nocloud/storagedata", yaml.safe_dump(doc))
+    assert "storage" in g.run(["blockprov", "refresh-metadata"]).stdout
+    disks = [g.new_disk(it["volume_id"][:20], "1G") for it in items if it["type"] == "disk"]
+    watch = g.watch({"op": "await-hotplug", "serial": disks[1].serial, "mountpoint": "/srv/chain", "timeout": 600})
+    for d in disks:
+        g.plug(d)
+    res = g.result(watch, 660)
+    assert res.rc == 0, res.stderr + g.run(["journalctl", "-b", "-u", "blockprov-hotplug", "--no-pager",
+                                            "-n", "60"]).stdout
+    g.run(["sh", "-c", "head -c 8M /dev/urandom > /srv/chain/file && sha256sum /srv/chain/file > /root/chain.sum"])
+    before = int(g.run(["df", "-B1", "--output=size", "/srv/chain"]).stdout.split()[-1])
+
+    for d in disks:  # the cloud grows both volumes, one after the other
+        g.qmp.cmd("block_resize", **{"node-name": d.node, "size": 2 << 30})
+    deadline = time.monotonic() + 600
+    while int(g.run(["df", "-B1", "--output=size", "/srv/chain"]).stdout.split()[-1]) < before + (800 << 20):
+        assert time.monotonic() < deadline, g.run(["journalctl", "-b", "-u", "blockprov-hotplug", "--no-pager",
+                                                   "-n", "60"]).stdout
+        time.sleep(2)
+    after = int(g.run(["df", "-B1", "--output=size", "/srv/chain"]).stdout.split()[-1])
+    g.run(["sha256sum", "-c", "/root/chain.sum"])
+    md = dict(ln.split("=", 1) for ln in g.run(["mdadm", "--detail", "--export", "/dev/md/chain"]).stdout.split())
+    members = [by_serial(g, d.serial) + "1" for d in disks]
+    sizes = {m: int(g.run(["blockdev", "--getsize64", m]).stdout) for m in members}
+    assert all(s > (2 << 30) - (4 << 20) for s in sizes.values()), sizes  # both partitions moved to the new end
+    comp = int(g.run(["cat", f"/sys/block/{by_link(g, '/dev/md/chain').rsplit('/', 1)[-1]}/md/component_size"]
+                     ).stdout) * 1024
+    assert comp > (2 << 30) - (8 << 20), (comp, md)
+    mapping = int(g.run(["blockdev", "--getsize64", "/dev/mapper/chaincrypt"]).stdout)
+    pv = json.loads(g.run(["pvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o",
+                           "pv_size,vg_free", "/dev/mapper/chaincrypt"]).stdout)["report"][0]["pv"][0]
+    lv = int(g.run(["blockdev", "--getsize64", "/dev/vgchain/data"]).stdout)
+    assert mapping > comp - (17 << 20) and int(pv["vg_free"]) == 0 and lv > comp - (24 << 20), (mapping, pv, lv)
+    assert after > lv - (100 << 20), (after, lv)  # ext4 fills its LV (less its own metadata)
+    g.write("/root/chain.yaml", storage_doc(items))
+    r = g.run(["blockprov", "storage", "plan", "/root/chain.yaml", "--json"], timeout=300, check=False)
+    rep = json.loads(r.stdout)
+    assert {i["status"] for i in rep["items"]} == {"ok"} and {s["op"] for s in rep["steps"]} <= {"fstab"}, rep
+    report(f"VM scenario 9 (volume_id; partition -> md raid1 -> LUKS2 -> LVM -> ext4 on two volumes, block_resize "
+           f"1G -> 2G each): every layer grown online by the change events, ext4 {before >> 20} MiB -> "
+           f"{after >> 20} MiB, data intact, plan afterwards all ok")
