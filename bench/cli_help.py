@@ -15,7 +15,7 @@ for _ in range(20):
     subprocess.run([sys.executable, "-m", "blockprov", "--help"], check=True, capture_output=True)
     runs.append(time.perf_counter() - t)
 mods = subprocess.run([sys.executable, "-c", "import sys; sys.argv=['blockprov','--help']\n"
-                       "from blockprov import cli\ntry: cli.main()\nexcept SystemExit: pass\n"
+                       "from blockprov.cli import main as cli\ntry: cli.main()\nexcept SystemExit: pass\n"
                        "print(' '.join(m for m in ('pyudev','parted','_ped','jsonschema','yaml','sh') if m in sys.modules), file=sys.stderr)"],
                       capture_output=True, text=True).stderr.strip().splitlines()[-1:]
 print(f"blockprov --help: median {statistics.median(runs) * 1000:.0f} ms (min {min(runs) * 1000:.0f} ms), "

@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from blockprov import spool  # noqa: E402
+from blockprov.events import spool  # noqa: E402
 from blockprov.paths import Paths  # noqa: E402
 from bench._teardown import teardown  # noqa: E402
 from tests.udev.conftest import Udev  # noqa: E402

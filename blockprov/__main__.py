@@ -1,3 +1,3 @@
-from blockprov.cli import main
+from blockprov.cli.main import main
 
 raise SystemExit(main())

@@ -92,7 +92,7 @@ def _checked(path: str) -> dict:
 
 
 def _hasher():
-    from blockprov.passwords import sha512
+    from blockprov.boot.passwords import sha512
 
     return sha512
 

@@ -56,7 +56,7 @@ class LocalSource:
         if problems:
             raise UsageError("\n".join(f"{self.storagedata}: {p}" for p in problems))
         if self.definition is not None:
-            from blockprov.passwords import sha512
+            from blockprov.boot.passwords import sha512
 
             doc = load_doc(str(self.definition))
             problems = definition.validate(doc)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shlex
 
-from blockprov.storage.run import run
+from blockprov.run import run
 
 APT_GET = ["apt-get", "--assume-yes", "--quiet", "-o", "Dpkg::Options::=--force-confold",
            "-o", "Dpkg::Options::=--force-unsafe-io", "-o", "DPkg::Lock::Timeout=300"]

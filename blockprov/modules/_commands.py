@@ -7,7 +7,7 @@ in its own process with INSTANCE_ID set; runcmd writes them as one script.
 
 from __future__ import annotations
 
-from blockprov.storage.run import run
+from blockprov.run import run
 
 ANY_LIST = {"type": "array"}  # RUN_SCHEMA of a command list: entries are checked one by one here
 

@@ -47,7 +47,7 @@ def module_keys() -> frozenset[str]:
 
 def _listed(cfg: dict) -> set[str] | None:
     """Every module named in the config's stage lists; None when a list is malformed (reported elsewhere)."""
-    from blockprov import sysconfig
+    from blockprov.boot import sysconfig
 
     try:
         return {e.name for stage in sysconfig.STAGE_KEYS for e in sysconfig.module_entries(cfg, stage)}

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from blockprov.modules import ModuleContext
-from blockprov.storage.run import run
+from blockprov.run import run
 
 TIMEOUT = 3600
 
@@ -16,7 +16,7 @@ def run_parts(ctx: ModuleContext, directory: Path, each: str | None = None, pref
     """Run the executables of ``directory``. With ``each`` (once | per-instance) every script has its
     own semaphore keyed by name and content, so a script added later still runs once. ``prefix`` goes
     before each script's path in its argv (vendor_data.prefix: an interpreter or a wrapper)."""
-    from blockprov import semaphores
+    from blockprov.boot import semaphores
 
     if not directory.is_dir():
         return ""

@@ -212,7 +212,7 @@ def handle(ctx, args):
     from blockprov.modules import ModuleWarning
     from blockprov.modules._apt import in_target, os_release
     from blockprov.paths import write_if_changed
-    from blockprov.storage.run import run
+    from blockprov.run import run
 
     if "apt" not in ctx.cfg and "apt_pipelining" not in ctx.cfg:
         return ""

@@ -13,7 +13,7 @@ import os
 
 from blockprov.modules import ModuleWarning
 from blockprov.modules._schema import STRINGS
-from blockprov.storage.run import run
+from blockprov.run import run
 
 FREQUENCY = "per-instance"  # as cloud-init's disk_setup and mounts: a reboot never partitions or formats again
 DESCRIPTION = "cloud-init disk_setup, fs_setup, mounts and swap through the storage engine"

@@ -108,7 +108,7 @@ def handle(ctx, args):
     if changed:
         atomic_write(ctx.paths.inside("/etc/hostname"), name + "\n")
         if Path(ctx.paths.root) == Path("/"):
-            from blockprov.storage.run import run
+            from blockprov.run import run
 
             run([str(cfg.get("hostname_command") or "hostname"), name], timeout=20)
     mode = cfg.get("manage_etc_hosts", False)
@@ -123,7 +123,7 @@ def handle(ctx, args):
             atomic_write(p, new)
     bounce = bounce_plan(cfg, changed)
     if bounce:
-        from blockprov.storage.run import run
+        from blockprov.run import run
 
         env = {"interface": bounce["interface"], "hostname": name}
         if bounce["command"] == "builtin":

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from blockprov.paths import atomic_write
-from blockprov.storage.run import run
+from blockprov.run import run
 
 FREQUENCY = "per-instance"
 DESCRIPTION = "generate and set the system locale"

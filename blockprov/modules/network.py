@@ -101,7 +101,7 @@ def _owned(root) -> set:
 
 
 def handle(ctx, args):
-    from blockprov import sysconfig
+    from blockprov.boot import sysconfig
     from blockprov.net import observe
 
     cfg = {**ctx.cfg, **args}

@@ -94,7 +94,7 @@ def handle(ctx, args):
     from blockprov.modules import ModuleWarning
     from blockprov.modules._apt import apt_get
     from blockprov.paths import write_if_changed
-    from blockprov.storage.run import run
+    from blockprov.run import run
 
     if "ntp" in (args or {}):
         spec = args["ntp"]
@@ -122,7 +122,7 @@ def handle(ctx, args):
         pools = default_pools()
     warns = []
     if d.get("template"):
-        from blockprov import jinja_render
+        from blockprov.boot import jinja_render
 
         try:
             text, w = jinja_render.render(d["template"].encode(), {

@@ -45,7 +45,7 @@ def condition_met(cond) -> tuple[bool, str]:
         return True, "condition true"
     if cond is False:
         return False, "condition false"
-    from blockprov.storage.run import run
+    from blockprov.run import run
 
     argv = ["sh", "-c", cond] if isinstance(cond, str) else [str(a) for a in cond]
     r = run(argv, check=False, timeout=120)

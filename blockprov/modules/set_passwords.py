@@ -1,6 +1,6 @@
 """set_passwords: ``chpasswd`` lists (root's password included), the default user's ``password``, ``ssh_pwauth``.
 
-Passwords arrive here already hashed (blockprov.passwords hashes every plain
+Passwords arrive here already hashed (blockprov.boot.passwords hashes every plain
 one when the config is merged) and are set with ``chpasswd --root -e``.
 ``RANDOM``/``R`` is not supported: blockprov never prints passwords.
 ``ssh_pwauth`` writes ``etc/ssh/sshd_config.d/50-blockprov.conf``.
@@ -9,9 +9,9 @@ one when the config is merged) and are set with ``chpasswd --root -e``.
 from __future__ import annotations
 
 from blockprov.modules import _accounts as acc
-from blockprov.passwords import RANDOM, is_hash
+from blockprov.boot.passwords import RANDOM, is_hash
 from blockprov.paths import atomic_write
-from blockprov.storage.run import run
+from blockprov.run import run
 from blockprov.modules._schema import STRINGS
 
 FREQUENCY = "per-instance"

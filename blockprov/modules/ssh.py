@@ -9,7 +9,7 @@ ed25519]) are generated with ``ssh-keygen`` for the types still missing.
 
 from __future__ import annotations
 
-from blockprov.storage.run import run
+from blockprov.run import run
 
 FREQUENCY = "per-instance"
 DESCRIPTION = "regenerate ssh host keys"

@@ -10,7 +10,7 @@ is none.
 from __future__ import annotations
 
 from blockprov.modules import _accounts as acc
-from blockprov.storage.run import run
+from blockprov.run import run
 from blockprov.modules._schema import STRING_OR_STRINGS, STRINGS
 
 FREQUENCY = "per-instance"

@@ -9,7 +9,7 @@ for images without a network manager (and for tests in a namespace).
 from __future__ import annotations
 
 from blockprov.net.model import Iface
-from blockprov.storage.run import run
+from blockprov.run import run
 
 ACTIVATORS = ("networkd", "eni", "netplan", "ip")
 

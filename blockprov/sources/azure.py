@@ -104,7 +104,7 @@ def parse_ovf(raw: bytes, where: str) -> dict:
         elif name == "DisableSshPasswordAuthentication":
             out[name] = text.lower() == "true"
         elif name == "dscfg" and text:
-            from blockprov.userdata import load_yaml
+            from blockprov.boot.userdata import load_yaml
 
             try:
                 cfg = load_yaml(_b64(text, f"{where}: dscfg"))
@@ -191,7 +191,7 @@ def build(ctx: Context, raw: bytes, where: str) -> SourceData:
         user = {"name": ovf["UserName"], "groups": ["sudo"], "sudo": "ALL=(ALL) NOPASSWD:ALL",
                 "lock_passwd": not ovf.get("UserPassword"), "ssh_authorized_keys": keys}
         if ovf.get("UserPassword") and ovf["UserPassword"] != REDACTED:  # REDACTED: cloud-init's own marker
-            from blockprov.passwords import sha512
+            from blockprov.boot.passwords import sha512
 
             user["hashed_passwd"] = sha512(ovf["UserPassword"])
         cfg["users"] = [user]
@@ -206,7 +206,7 @@ def build(ctx: Context, raw: bytes, where: str) -> SourceData:
     sd.cfg = cfg
     cmd = {**ctx.dscfg(NAME), **ds}.get("agent_command", "__builtin__")
     if isinstance(cmd, list) and cmd:
-        from blockprov.storage.run import run
+        from blockprov.run import run
 
         res = run([str(a) for a in cmd], check=False, timeout=300)
         if res.returncode != 0:

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from blockprov.sources.errors import SourceError
-from blockprov.storage.run import run
+from blockprov.run import run
 
 MAX_TOTAL = 64 << 20
 

@@ -14,7 +14,7 @@ from blockprov.storage import plan as planner
 from blockprov.storage.inventory import Inventory, part_path
 from blockprov.storage.plan_stacks import RANDOM_KEYS
 from blockprov.storage.probe import probe
-from blockprov.storage.run import run
+from blockprov.run import run
 from blockprov.storage.status import PLANNED_GOOD
 
 

@@ -22,7 +22,7 @@ from blockprov.storage.inventory import part_path
 from blockprov.storage.journal import Journal
 from blockprov.storage.plan import Step
 from blockprov.storage.probe import mountinfo, read_table
-from blockprov.storage.run import CommandError, run
+from blockprov.run import CommandError, run
 
 CHUNK = 4 << 20
 

@@ -17,7 +17,7 @@ from blockprov.paths import ensure_dir
 from blockprov.storage import libparted
 from blockprov.storage.inventory import part_path
 from blockprov.storage.probe import mountinfo, read_table
-from blockprov.storage.run import run
+from blockprov.run import run
 
 EXT = ("ext2", "ext3", "ext4")
 CAP_SYS_RESOURCE = 24

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from blockprov.storage.run import run
+from blockprov.run import run
 
 
 def _sysfs_write(path: Path, value: str) -> None:

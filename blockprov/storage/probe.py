@@ -22,7 +22,7 @@ from pathlib import Path
 
 from blockprov.storage.inventory import Device, Inventory, Part
 from blockprov.storage.layout import norm_attrs
-from blockprov.storage.run import run
+from blockprov.run import run
 
 SYS = Path("/sys/class/block")
 SKIP_PREFIX = ("ram", "zram", "sr", "fd")

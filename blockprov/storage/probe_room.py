@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 from blockprov.storage.inventory import PV, Device, Inventory, VGSpace
-from blockprov.storage.run import run
+from blockprov.run import run
 
 SECTOR = 512
 RESIZABLE = ("ext2", "ext3", "ext4", "xfs", "btrfs")

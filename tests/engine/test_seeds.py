@@ -15,7 +15,7 @@ import yaml
 from blockprov.net.ovirt import from_ovirt
 from blockprov.net.parse import parse as parse_net
 from blockprov.paths import Paths
-from blockprov.refresh import compose
+from blockprov.events.refresh import compose
 from blockprov.sources import Context, azure, configdrive, media, nocloud
 from tests.boot.helpers import is_hash_of
 from tests.conftest import ROOT

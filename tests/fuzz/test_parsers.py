@@ -85,7 +85,7 @@ def test_storage_config(raw):
 @given(mutated("userdata"))
 @FUZZ
 def test_user_data_cloud_config_and_mime(raw):
-    from blockprov import userdata
+    from blockprov.boot import userdata
 
     ud = userdata.parse(raw)
     assert isinstance(ud.cloud_config, dict)

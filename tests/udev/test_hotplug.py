@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from blockprov.hotplug import start_time
+from blockprov.events.hotplug import start_time
 from blockprov.storage.fstab import managed_paths
 from tests.boot.helpers import bp, isolated_cfg, until
 from tests.udev.metadata import Metadata

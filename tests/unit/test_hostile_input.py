@@ -16,7 +16,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from blockprov import limits, userdata
+from blockprov import limits
+
+from blockprov.boot import userdata
 from blockprov.storage import fstab, validate
 
 # -- nesting ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Pure parts of the hotplug path: spool records, coalescing, which mounts belong to a removed disk."""
-from blockprov import spool
-from blockprov.hotplug import last_per_device, mounted_from
+from blockprov.events import spool
+from blockprov.events.hotplug import last_per_device, mounted_from
 from blockprov.paths import Paths
 
 
@@ -44,7 +44,7 @@ def test_spool_roundtrip_in_kernel_order(tmp_path):
 LINGER = """
 import sys
 from pathlib import Path
-from blockprov import hotplug
+from blockprov.events import hotplug
 from blockprov.paths import Paths
 print(hotplug._linger(Paths(Path(sys.argv[1])), float(sys.argv[2])), flush=True)
 """
@@ -70,7 +70,7 @@ def test_a_lingering_processor_wakes_on_sigusr1_and_ends_cleanly_on_sigterm(tmp_
     marker gone; the marker holds the start time the helper compares with /proc/PID/stat."""
     import signal
 
-    from blockprov.hotplug import start_time
+    from blockprov.events.hotplug import start_time
 
     proc, marker = _lingering(tmp_path)
     assert marker.read_text().strip() == start_time(proc.pid) == open(f"/proc/{proc.pid}/stat").read().split()[21]
@@ -88,7 +88,7 @@ def test_a_lingering_processor_wakes_on_sigusr1_and_ends_cleanly_on_sigterm(tmp_
 
 
 def test_journal_mounts_are_the_targets_of_mount_steps():
-    from blockprov.hotplug import journal_mounts
+    from blockprov.events.hotplug import journal_mounts
 
     journal = {"version": 1, "items": {
         "m1": {"steps": [{"op": "mount", "device": "/dev/vdb1", "target": "/srv/a", "at": 1.0}]},

@@ -93,7 +93,9 @@ def test_the_check_finds_a_cycle():
 
 def test_every_command_has_an_explicit_handler():
     """issue 22: dispatch through tables, not globals(): every command cli.py parses has a named function."""
-    from blockprov import boot_cli, cli, update_cli
+    from blockprov.cli import boot as boot_cli
+    from blockprov.cli import main as cli
+    from blockprov.cli import update as update_cli
 
     routed = set(boot_cli.COMMANDS) | set(update_cli.COMMANDS) | {"storage", "demo"}
     assert set(cli.COMMANDS) == routed

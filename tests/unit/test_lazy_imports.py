@@ -19,7 +19,7 @@ def test_help_imports_nothing_heavy(module):
 
 def test_one_command_builds_only_its_own_parser_and_parses_alike():
     """main() builds just the named command's parser; it must know every command and parse as the whole one."""
-    from blockprov import cli
+    from blockprov.cli import main as cli
 
     full = cli._parser()
     sub = next(a for a in full._actions if a.dest == "cmd")

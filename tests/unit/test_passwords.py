@@ -1,5 +1,5 @@
 """Plain passwords are replaced by hashes in every place the config can hold them (pure, fake hasher)."""
-from blockprov.passwords import hash_config
+from blockprov.boot.passwords import hash_config
 
 
 def fake(pw):

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from blockprov.policy import EVENTS, SHORTHANDS, Policy, PolicyError, boot_event, parse
+from blockprov.events.policy import EVENTS, SHORTHANDS, Policy, PolicyError, boot_event, parse
 
 
 def test_defaults():

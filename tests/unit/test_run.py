@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from blockprov.storage.run import CommandError, run
+from blockprov.run import CommandError, run
 
 
 def test_output_and_exit_code_are_captured():

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from blockprov import sysconfig
+from blockprov.boot import sysconfig
 from blockprov.paths import Paths
 from blockprov.sources import SourceError, azure, configdrive, nocloud
 

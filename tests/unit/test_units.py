@@ -38,7 +38,7 @@ def test_stage_order():
 
 
 def test_every_command_in_the_units_parses():
-    from blockprov.cli import _parser
+    from blockprov.cli.main import _parser
     from blockprov_engine.cli import _parser as engine_parser
 
     for f in UNITS.glob("*.service"):

@@ -8,8 +8,8 @@ from email.mime.text import MIMEText
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blockprov import userdata
-from blockprov.merge import merge_all
+from blockprov.boot import userdata
+from blockprov.boot.merge import merge_all
 
 CC = b"#cloud-config\nhostname: h1\nusers: [a]\n"
 
@@ -125,7 +125,7 @@ def test_mbox_style_mime_and_mistyped_parts_as_cloud_init_reads_them():
     """issue 21: a message with a "From ..." first line is MIME (cloud-init looks for mime-version: in the first
     4 KiB); a text/x-shellscript part whose content is #cloud-config is cloud-config; a part-handler is refused
     with a warning naming it."""
-    from blockprov import userdata
+    from blockprov.boot import userdata
 
     msg = (b"From nobody Thu Jan  1 00:00:00 1970\n"
            b"Content-Type: multipart/mixed; boundary=\"XX\"\nMIME-Version: 1.0\n\n"
@@ -146,7 +146,7 @@ def test_merge_how_and_x_merge_type_as_cloud_init():
     from email.mime.multipart import MIMEMultipart
     from email.mime.text import MIMEText
 
-    from blockprov import userdata
+    from blockprov.boot import userdata
 
     def doc(*parts):
         msg = MIMEMultipart()

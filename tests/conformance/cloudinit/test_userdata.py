@@ -9,8 +9,10 @@ from email.mime.multipart import MIMEMultipart
 
 import yaml
 
-from blockprov import jinja_render, userdata
-from blockprov.refresh import gated
+from blockprov.boot import jinja_render
+
+from blockprov.boot import userdata
+from blockprov.events.refresh import gated
 
 
 def _mime(*parts: MIMEBase) -> bytes:
@@ -60,7 +62,7 @@ def test_jsonp_vendor_and_user_each_patch_their_own_document_and_user_wins():
      { "op": "add", "path": "/corge", "value": "quxEE" }
 ]
 """
-    from blockprov.merge import merge_all
+    from blockprov.boot.merge import merge_all
 
     vd, ud = userdata.parse(vendor, "vendor-data"), userdata.parse(user)
     vd, ud, notes = gated({}, vd, ud)
@@ -80,7 +82,7 @@ def test_vendor_data_disabled_by_user_data_is_not_consumed():
 def test_vendor_yaml_and_user_yaml_user_wins_lists_replaced():
     vendor = "\n#cloud-config\na: b\nname: vendor\nrun:\n - x\n - y\n"
     user = "\n#cloud-config\na: c\nvendor_data:\n  enabled: true\n  prefix: /bin/true\nname: user\nrun:\n - z\n"
-    from blockprov.merge import merge_all
+    from blockprov.boot.merge import merge_all
 
     vd, ud, _ = gated({}, userdata.parse(vendor, "vendor-data"), userdata.parse(user))
     cfg = merge_all({}, {}, vd.cloud_config, ud.cloud_config)
@@ -223,7 +225,7 @@ def test_include_lines_and_once_mode_follow_cloud_inits_rules():
     def fetch(url, once):
         seen.append((url, once))
         if "bad" in url:
-            from blockprov.include_fetch import IncludeError
+            from blockprov.boot.include_fetch import IncludeError
 
             raise IncludeError(f"GET {url}: HTTP 403")
         return b"#cloud-config\nincluded: true\n"
@@ -240,7 +242,7 @@ def test_include_lines_and_once_mode_follow_cloud_inits_rules():
 def test_difference_include_fetches_only_http_and_https(tmp_path):
     import pytest
 
-    from blockprov.include_fetch import IncludeError, IncludeFetcher
+    from blockprov.boot.include_fetch import IncludeError, IncludeFetcher
 
     f = IncludeFetcher(tmp_path / "urlcache")
     for url in ("file:///etc/passwd", "/etc/passwd", "ftp://example.invalid/x"):

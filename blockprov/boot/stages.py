@@ -13,9 +13,13 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from blockprov import instance, semaphores, sysconfig
+from blockprov.boot import instance
+
+from blockprov.boot import semaphores
+
+from blockprov.boot import sysconfig
 from blockprov.paths import Paths, atomic_write, open_lock, open_log, sweep_temp
-from blockprov.reporting import FAIL, SUCCESS, WARN, Reporter
+from blockprov.boot.reporting import FAIL, SUCCESS, WARN, Reporter
 
 STAGES = ["init-local", "init-network", "modules-config", "modules-final"]
 DESCRIPTIONS = {"init-local": "searching for local datasources", "init-network": "searching for network datasources",
@@ -106,10 +110,10 @@ class Runner:
             self.log(f"{stage}: WARNING {w}")
         if stage == "modules-final":
             self._write_result(st)
-            from blockprov import spool
+            from blockprov.events import spool
 
             if spool.pending(self.paths):  # hotplug events that arrived during the boot
-                from blockprov.spool import kick
+                from blockprov.events.spool import kick
 
                 kick(self.paths)
         return res
@@ -171,7 +175,7 @@ class Runner:
     # -- instance set-up ------------------------------------------------------
     def _take(self, sd, res: StageResult, online: bool = True) -> None:
         new = instance.activate(self.paths, sd)
-        from blockprov.policy import boot_event
+        from blockprov.events.policy import boot_event
 
         event = boot_event(new, _fingerprint_changed(self.paths, sd, self.cfg))
         atomic_write(self.paths.run / "datasource.json", json.dumps(
@@ -199,8 +203,8 @@ class Runner:
 
     def policy(self, cfg: dict, res: StageResult | None = None):
         """The update policy of ``cfg``; a bad one is reported once and the defaults apply."""
-        from blockprov import policy
-        from blockprov.policy import update_policy
+        from blockprov.events import policy
+        from blockprov.events.policy import update_policy
 
         if self._policy is None or self._policy[0] is not cfg:
             try:
@@ -223,7 +227,7 @@ class Runner:
     def _userdata(self, sd, online: bool = True):
         """(vendor-data, user-data) of ``sd``, parsed once however many stages of this process ask; ``online``
         says whether ``#include`` URLs may be fetched (not in init-local: no network yet)."""
-        from blockprov.refresh import parsed
+        from blockprov.events.refresh import parsed
 
         key = (sd.instance_id, online)
         if key not in self._parsed:
@@ -231,7 +235,7 @@ class Runner:
         return self._parsed[key]
 
     def _merged(self, sd, res: StageResult, online: bool = True) -> dict:
-        from blockprov.refresh import compose
+        from blockprov.events.refresh import compose
 
         # activate() already points the instance link at sd's directory: its config is sd's last merge, if any
         from blockprov.modules import _keys
@@ -244,7 +248,7 @@ class Runner:
     def _consume(self, sd, res: StageResult) -> None:
         """Write this instance's scripts and injected files; run boothooks (every boot)."""
         idir = self.paths.instance_dir(sd.instance_id)
-        from blockprov.refresh import gated
+        from blockprov.events.refresh import gated
 
         vd, ud, _notes = gated(self.cfg, *self._userdata(sd))  # the notes were told when the config was merged
         dirs = {"script": idir / "scripts", "script-per-boot": self.paths.scripts / "per-boot",
@@ -261,7 +265,7 @@ class Runner:
         hooks = idir / "boothooks"
         for i, part in enumerate(ud.boothooks):
             p = _write_script(hooks, part.name, i, _strip_first_line(part.payload))
-            from blockprov.storage.run import run
+            from blockprov.run import run
 
             r = run([str(p)], check=False, timeout=600, env={"INSTANCE_ID": sd.instance_id})
             self.log(f"boothook {p.name}: exit {r.returncode}\n{r.stdout}{r.stderr}")
@@ -384,7 +388,7 @@ def _fingerprint_changed(paths: Paths, sd, system_cfg: dict) -> bool:
     Records this boot's fingerprint.
     """
     from blockprov.paths import write_if_changed
-    from blockprov.refresh import digests
+    from blockprov.events.refresh import digests
 
     import hashlib
 

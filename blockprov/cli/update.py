@@ -14,8 +14,8 @@ SUBSYSTEMS = ("block", "net")
 
 
 def run(args) -> int:
-    from blockprov.policy import PolicyError
-    from blockprov.sysconfig import ConfigError
+    from blockprov.events.policy import PolicyError
+    from blockprov.boot.sysconfig import ConfigError
 
     paths = Paths(Path(args.root))
     try:
@@ -26,7 +26,7 @@ def run(args) -> int:
 
 
 def _instance(paths: Paths, what: str):
-    from blockprov import instance
+    from blockprov.boot import instance
 
     sd, cfg = instance.cached(paths), instance.load_config(paths)
     if sd is None or cfg is None:
@@ -40,7 +40,7 @@ def cmd_hotplug(paths: Paths, args) -> int:
 
 
 def _set_override(paths: Paths, subsystem: str, on: bool) -> None:
-    from blockprov.policy import overrides
+    from blockprov.events.policy import overrides
 
     d = paths.state / "hotplug"
     data = overrides(paths)
@@ -78,9 +78,10 @@ def hotplug_disable(paths: Paths, args) -> int:
 
 
 def hotplug_status(paths: Paths, args) -> int:
-    from blockprov import policy, spool
-    from blockprov.policy import overrides
-    from blockprov.reporting import read_events
+    from blockprov.events import policy
+    from blockprov.events import spool
+    from blockprov.events.policy import overrides
+    from blockprov.boot.reporting import read_events
 
     _sd, cfg = _instance(paths, "hotplug status")
     over = overrides(paths)
@@ -104,15 +105,15 @@ def hotplug_status(paths: Paths, args) -> int:
 
 
 def hotplug_process(paths: Paths, args) -> int:
-    from blockprov.hotplug import process
+    from blockprov.events.hotplug import process
 
     return process(paths, args.linger)
 
 
 def hotplug_handle(paths: Paths, args) -> int:
     """Queue one event by hand (as the udev helper would) and process the queue now."""
-    from blockprov import spool
-    from blockprov.hotplug import boot_finished, process
+    from blockprov.events import spool
+    from blockprov.events.hotplug import boot_finished, process
 
     props = {"ACTION": args.action, "SUBSYSTEM": args.subsystem}
     if args.subsystem == "net":
@@ -143,7 +144,7 @@ def _udev_props(dev: str) -> dict[str, str]:
 
 # -- refresh-metadata, apply, watch -----------------------------------------------------------
 def cmd_refresh_metadata(paths: Paths, args) -> int:
-    from blockprov.refresh import RefreshError, refresh
+    from blockprov.events.refresh import RefreshError, refresh
 
     try:
         r = refresh(paths)
@@ -157,10 +158,10 @@ def cmd_refresh_metadata(paths: Paths, args) -> int:
 
 
 def cmd_apply(paths: Paths, args) -> int:
-    from blockprov.policy import update_policy
-    from blockprov.refresh import RefreshError, refresh
-    from blockprov.stages import Runner
-    from blockprov.updates import run_scope
+    from blockprov.events.policy import update_policy
+    from blockprov.events.refresh import RefreshError, refresh
+    from blockprov.boot.stages import Runner
+    from blockprov.events.updates import run_scope
 
     sd, cfg = _instance(paths, "apply")
     if sd is None:
@@ -191,7 +192,7 @@ def cmd_apply(paths: Paths, args) -> int:
 
 
 def cmd_watch(paths: Paths, args) -> int:
-    from blockprov.watch import watch
+    from blockprov.events.watch import watch
 
     return watch(paths, args.url, args.duration, log=lambda s: print(s, flush=True))
 

@@ -40,7 +40,7 @@ def _sha512(plain: str, salt: str | None) -> str:
         out = c.crypt(plain, f"$6${salt}" if salt else c.mksalt(c.METHOD_SHA512))
         if out and out.startswith("$6$"):
             return out
-    from blockprov.storage.run import run
+    from blockprov.run import run
 
     r = run(["openssl", "passwd", "-6", *(["-salt", salt] if salt else []), "-stdin"], input=plain + "\n",
             timeout=20, check=False)

@@ -64,7 +64,7 @@ def systemd_pending(paths: Paths) -> bool:
     """A blockprov unit queued or activating (only on the real root of a systemd machine)."""
     if str(paths.root) != "/" or not os.path.isdir("/run/systemd/system"):
         return False
-    from blockprov.storage.run import run
+    from blockprov.run import run
 
     jobs = run(["systemctl", "list-jobs", "--no-legend", "--plain"], check=False, timeout=10).stdout
     if "blockprov" in jobs:

@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from blockprov import sysconfig
+from blockprov.boot import sysconfig
 
 SCOPE_MODULES = {"storage": ("storage", "disks"), "network": ("network",)}
 UPDATE_STAGES = ("init-network", "modules-config", "modules-final")
@@ -46,7 +46,7 @@ def run_scope(runner, scope: str, stage: str, sd, cfg: dict, only_changed: bool 
     """storage / network: run their modules (``only_changed``: if their inputs changed; hotplug runs them
     regardless, since the devices changed); modules: re-run re-runnable modules whose inputs changed."""
     from blockprov import modules
-    from blockprov.stages import StageResult
+    from blockprov.boot.stages import StageResult
 
     out = Outcome()
     res = StageResult(stage)
@@ -78,7 +78,7 @@ def run_scope(runner, scope: str, stage: str, sd, cfg: dict, only_changed: bool 
 
 def run_executable(path: str, event: dict, env: dict[str, str], timeout: float = 300) -> tuple[int, str]:
     """A custom handler: the event as environment variables and as JSON on stdin; (exit code, output)."""
-    from blockprov.storage.run import run
+    from blockprov.run import run
 
     if not os.access(path, os.X_OK):
         return 126, f"{path}: not an executable file"

@@ -143,20 +143,20 @@ def main(argv: list[str] | None = None) -> int:
     first = next((a for a in argv if not a.startswith("-")), None)
     args = _parser(first if first in COMMANDS else None).parse_args(argv)
     if args.cmd == "storage":
-        from blockprov import storage_cli
+        from blockprov.cli import storage as storage_cli
 
         return storage_cli.run(args)
     if args.cmd in ("init", "modules", "boot", "single", "clean", "status", "query", "collect-logs", "per", "analyze",
                     "schema"):
-        from blockprov import boot_cli
+        from blockprov.cli import boot as boot_cli
 
         return boot_cli.run(args)
     if args.cmd in ("hotplug", "refresh-metadata", "apply", "watch"):
-        from blockprov import update_cli
+        from blockprov.cli import update as update_cli
 
         return update_cli.run(args)
     if args.cmd == "demo":
-        from blockprov import demo
+        from blockprov.cli import demo
 
         return demo.main(main)  # demo runs commands through this entry point (passed: no import cycle)
     return EXIT_FAIL

@@ -14,7 +14,7 @@ from blockprov.paths import Paths
 def run(args) -> int:
     paths = Paths(Path(args.root))
     handler = COMMANDS[args.cmd]
-    from blockprov.sysconfig import ConfigError
+    from blockprov.boot.sysconfig import ConfigError
 
     try:
         return handler(paths, args)
@@ -24,7 +24,7 @@ def run(args) -> int:
 
 
 def _stages(paths: Paths, stages: list[str]) -> int:
-    from blockprov.stages import run_stages
+    from blockprov.boot.stages import run_stages
 
     results = run_stages(paths, stages)
     for r in results:
@@ -49,10 +49,11 @@ def cmd_modules(paths: Paths, args) -> int:
 
 def _update(paths: Paths, args) -> int:
     """Re-run re-runnable modules whose inputs changed (a user-request event, on the cached data)."""
-    from blockprov import instance, policy
-    from blockprov.policy import update_policy
-    from blockprov.stages import Runner
-    from blockprov.updates import run_scope
+    from blockprov.boot import instance
+    from blockprov.events import policy
+    from blockprov.events.policy import update_policy
+    from blockprov.boot.stages import Runner
+    from blockprov.events.updates import run_scope
 
     sd, cfg = instance.cached(paths), instance.load_config(paths)
     if sd is None or cfg is None:
@@ -79,16 +80,16 @@ def _update(paths: Paths, args) -> int:
 
 
 def cmd_boot(paths: Paths, args) -> int:
-    from blockprov.stages import STAGES
+    from blockprov.boot.stages import STAGES
 
     return _stages(paths, STAGES)
 
 
 def cmd_single(paths: Paths, args) -> int:
-    from blockprov import instance
+    from blockprov.boot import instance
     from blockprov.modules import known_modules
-    from blockprov.stages import Runner, StageResult
-    from blockprov.sysconfig import ModuleEntry, normalize_frequency
+    from blockprov.boot.stages import Runner, StageResult
+    from blockprov.boot.sysconfig import ModuleEntry, normalize_frequency
 
     name = args.name.replace("-", "_")
     if name not in known_modules():
@@ -144,7 +145,7 @@ def cmd_clean(paths: Paths, args) -> int:
         if str(paths.root) != "/":
             print("blockprov clean: --reboot skipped: the root is not the running system", file=sys.stderr)
         else:
-            from blockprov.storage.run import run
+            from blockprov.run import run
 
             run(["systemctl", "reboot"], check=False, timeout=60)
     return EXIT_OK
@@ -163,7 +164,7 @@ def _our_configs(paths: Paths, what: str) -> list[Path]:
 
 
 def cmd_status(paths: Paths, args) -> int:
-    from blockprov import status
+    from blockprov.boot import status
 
     st = status.wait(paths, args.timeout) if args.wait else status.read(paths)
     doc = st.to_json()
@@ -315,7 +316,9 @@ def _lookup(data: dict, key: str):
 def cmd_per(paths: Paths, args) -> int:
     import subprocess
 
-    from blockprov import instance, semaphores
+    from blockprov.boot import instance
+
+    from blockprov.boot import semaphores
 
     freq = {"once": "once", "instance": "per-instance", "always": "always"}[args.frequency]
     iid = instance.previous_iid(paths) or ""
@@ -339,7 +342,7 @@ def cmd_per(paths: Paths, args) -> int:
 
 
 def cmd_analyze(paths: Paths, args) -> int:
-    from blockprov import analyze
+    from blockprov.boot import analyze
 
     boots = analyze.boots(paths)
     if not boots:
@@ -372,7 +375,7 @@ def cmd_schema(paths: Paths, args) -> int:
 
     from blockprov.limits import load_yaml
 
-    from blockprov import userdata
+    from blockprov.boot import userdata
 
     args.file = args.file or args.config_file
     try:

@@ -16,7 +16,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from blockprov import instance
+from blockprov.boot import instance
 from blockprov.paths import Paths
 from blockprov.sources import SourceData
 
@@ -48,8 +48,8 @@ def parsed(paths: Paths, sd: SourceData, sys_cfg: dict, online: bool = True):
     """(vendor-data, user-data) of ``sd`` parsed with what the shell gives: instance-data for jinja templates,
     and, ``online``, a fetcher for ``#include`` URLs (``#include-once`` content cached under the instance).
     Offline (init-local, before the network), includes wait for the network stage, which composes again."""
-    from blockprov import userdata
-    from blockprov.include_fetch import IncludeFetcher
+    from blockprov.boot import userdata
+    from blockprov.boot.include_fetch import IncludeFetcher
 
     variables = instance.instance_data(sd, sys_cfg)
     fetch = IncludeFetcher(paths.instance_dir(sd.instance_id) / "urlcache") if online else None
@@ -66,7 +66,7 @@ def gated(sys_cfg: dict, vd, ud):
     """(vendor-data, user-data, notes) as cloud-init consumes them: system config ``allow_userdata: false``
     drops the user-data; ``vendor_data: {enabled: false}`` in the system config or in the user-data's
     cloud-config drops the vendor-data (its cloud-config and its scripts)."""
-    from blockprov.userdata import UserData
+    from blockprov.boot.userdata import UserData
 
     notes = []
     if _off(sys_cfg.get("allow_userdata", True)):
@@ -89,8 +89,9 @@ def compose(sys_cfg: dict, sd: SourceData, previous: dict | None = None, parsed=
     A password already hashed in ``previous`` keeps that hash, so an unchanged
     config merges to the same bytes.
     """
-    from blockprov import passwords, userdata
-    from blockprov.merge import merge_all
+    from blockprov.boot import passwords
+    from blockprov.boot import userdata
+    from blockprov.boot.merge import merge_all
 
     vd, ud = parsed or (userdata.parse(sd.vendordata, "vendor-data"), userdata.parse(sd.userdata, "user-data"))
     problems = vd.problems + ud.problems
@@ -101,7 +102,7 @@ def compose(sys_cfg: dict, sd: SourceData, previous: dict | None = None, parsed=
 
 
 def refresh(paths: Paths, sys_cfg: dict | None = None) -> Refresh:
-    from blockprov import sysconfig
+    from blockprov.boot import sysconfig
     from blockprov.sources import Context, SourceError, find, known, source_module
 
     old = instance.cached(paths)

@@ -101,7 +101,7 @@ def unwrap(data: bytes) -> bytes:
 
 
 def sniff(data: bytes) -> str | None:
-    from blockprov.jinja_render import is_template
+    from blockprov.boot.jinja_render import is_template
 
     if is_template(data.lstrip()):
         return "jinja"  # "## template:jinja" and "##template: jinja" too, as cloud-init's templater reads it
@@ -150,7 +150,7 @@ def parse(raw: bytes | str | None, source: str = "user-data", fetch=None, templa
     """Parse user-data. ``fetch(url, once) -> bytes`` gets ``#include`` URLs (include_fetch.py; None: includes
     are reported, not followed; ``offline``: they wait for a later parse with the network, silently);
     ``template_vars`` are the instance-data a ``## template: jinja`` part is rendered with."""
-    from blockprov.merge import MergeSpecError, merge_how, parse_how
+    from blockprov.boot.merge import MergeSpecError, merge_how, parse_how
 
     ud = UserData()
     if raw is None or raw == b"" or raw == "":
@@ -256,7 +256,7 @@ def _split(data: bytes, name: str, walk: _Walk, depth: int) -> None:
 
 
 def _render(data: bytes, name: str, walk: _Walk, depth: int) -> None:
-    from blockprov import jinja_render
+    from blockprov.boot import jinja_render
 
     if walk.template_vars is None:
         walk.problems.append(f"{name}: jinja template but no instance-data to render it with; part skipped")
@@ -274,7 +274,7 @@ def _include(data: bytes, name: str, walk: _Walk, depth: int, once: bool) -> Non
     """cloud-init's rules: one URL per line; ``#include`` and ``#include-once`` may head any line and switch
     once-mode for that line and the ones after it; other ``#`` lines and blank lines are ignored. Each URL's
     content is user-data of any kind (MIME, cloud-config, a script, another include...)."""
-    from blockprov.include_fetch import IncludeError
+    from blockprov.boot.include_fetch import IncludeError
 
     try:
         text = data.decode()

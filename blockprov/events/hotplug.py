@@ -21,9 +21,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from blockprov import spool
+from blockprov.events import spool
 from blockprov.paths import Paths, write_if_changed
-from blockprov.reporting import FAIL, SUCCESS, WARN
+from blockprov.boot.reporting import FAIL, SUCCESS, WARN
 
 DEFAULT_METADATA_TIMEOUT = 30.0
 
@@ -104,7 +104,7 @@ def release(paths: Paths, devname: str) -> list[str]:
 
     from blockprov.storage import fstab
     from blockprov.storage.plan import join_target
-    from blockprov.storage.run import run
+    from blockprov.run import run
 
     try:
         text = paths.fstab.read_text()
@@ -260,8 +260,8 @@ class Failures:
 
 class Processor:
     def __init__(self, paths: Paths):
-        from blockprov.reporting import Reporter
-        from blockprov.stages import OutputLog
+        from blockprov.boot.reporting import Reporter
+        from blockprov.boot.stages import OutputLog
 
         self.paths = paths
         self.log = OutputLog(paths)
@@ -271,14 +271,14 @@ class Processor:
 
     def reload(self) -> None:
         """The instance data as stored now: a refresh-metadata or watch may have changed it since the last batch."""
-        from blockprov import instance
+        from blockprov.boot import instance
 
         self.sd = instance.cached(self.paths)
         self.cfg = instance.load_config(self.paths)
 
     @property
     def runner(self):
-        from blockprov.stages import Runner
+        from blockprov.boot.stages import Runner
 
         if self._runner is None:
             self._runner = Runner(self.paths)
@@ -293,7 +293,7 @@ class Processor:
         return f"/blockprov/{self.sd.instance_id if self.sd else 'none'}/hotplug/{subsystem}"
 
     def handle(self, batch: Batch) -> None:
-        from blockprov import policy
+        from blockprov.events import policy
 
         self.reload()
         if self.sd is None or self.cfg is None:
@@ -383,7 +383,7 @@ class Processor:
         return modules.inputs_digest(modules.load("storage"), self.cfg or {}, {}, self.sd)
 
     def _storage(self):
-        from blockprov.updates import run_scope
+        from blockprov.events.updates import run_scope
 
         return run_scope(self.runner, "storage", "hotplug", self.sd, self.cfg)
 
@@ -406,7 +406,7 @@ class Processor:
         """
         import tenacity
 
-        from blockprov.refresh import RefreshError, refresh
+        from blockprov.events.refresh import RefreshError, refresh
 
         limit = _number((self.cfg.get("hotplug") or {}).get("metadata_timeout"), DEFAULT_METADATA_TIMEOUT)
         state = {"out": out, "digest": self.storage_digest()}
@@ -435,8 +435,8 @@ class Processor:
 
     # -- net ------------------------------------------------------------------------
     def _net(self, batch: Batch, evs: list[spool.Event], pol) -> None:
-        from blockprov.refresh import RefreshError, refresh
-        from blockprov.updates import run_scope
+        from blockprov.events.refresh import RefreshError, refresh
+        from blockprov.events.updates import run_scope
 
         last = self._coalesce(batch, evs)
         adds = [e for e in last.values() if e.action == "add"]
@@ -468,7 +468,7 @@ class Processor:
 
     # -- executables and reports -------------------------------------------------------
     def _executables(self, batch: Batch, evs: list[spool.Event], handlers) -> None:
-        from blockprov.updates import run_executable
+        from blockprov.events.updates import run_executable
 
         for h in (h for h in handlers if h.startswith("/")):
             for e in evs:
@@ -495,7 +495,7 @@ def _number(v, default: float) -> float:
 
 def _configured_interfaces(paths: Paths, cfg: dict, sd) -> set[str]:
     """Names of the interfaces the network config describes, on this machine's NICs."""
-    from blockprov import sysconfig
+    from blockprov.boot import sysconfig
     from blockprov.modules import network
     from blockprov.net import observe, parse
 
@@ -530,7 +530,7 @@ WAKE = signal.SIGUSR1
 
 def linger_seconds(paths: Paths) -> float:
     """``hotplug.linger`` from the instance's config: how long an idle processor waits for the next event."""
-    from blockprov import instance
+    from blockprov.boot import instance
 
     return max(0.0, _number(((instance.load_config(paths) or {}).get("hotplug") or {}).get("linger"), DEFAULT_LINGER))
 

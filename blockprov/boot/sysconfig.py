@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from blockprov.merge import merge
+from blockprov.boot.merge import merge
 from blockprov.paths import Paths
 
 STAGE_KEYS = {"init-local": "init_local_modules", "init-network": "init_modules",
@@ -88,7 +88,7 @@ def load(paths: Paths) -> dict:
 
 
 def _parse(files: list) -> dict:
-    from blockprov.userdata import load_yaml
+    from blockprov.boot.userdata import load_yaml
 
     cfg = dict(DEFAULTS)
     for f in files:

@@ -19,7 +19,7 @@ def _sh(argv: list[str]) -> str:
 
 
 def main(cli) -> int:
-    """``cli``: the command-line entry point (blockprov.cli.main), which runs each apply."""
+    """``cli``: the command-line entry point (blockprov.cli.main.main), which runs each apply."""
     work = Path(tempfile.mkdtemp(prefix="blockprov-demo-"))
     disks: list[str] = []
     root = work / "root"

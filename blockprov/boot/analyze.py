@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
 from blockprov.paths import Paths
-from blockprov.reporting import read_events
+from blockprov.boot.reporting import read_events
 
 STAGE_ORDER = {"init-local": 0, "init-network": 1, "modules-config": 2, "modules-final": 3}
 

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 from blockprov.paths import Paths
-from blockprov.reporting import FAIL, SUCCESS, WARN
+from blockprov.boot.reporting import FAIL, SUCCESS, WARN
 
 DEFAULTS = {"wait": 55, "interval": 10, "timeout": 10}
 
@@ -105,11 +105,11 @@ class Watcher:
 
     def handle_change(self, target: Target) -> str:
         """Re-read the datasource and run the target's handlers; the reporting result."""
-        from blockprov import policy
-        from blockprov.policy import update_policy
-        from blockprov.refresh import RefreshError, refresh
-        from blockprov.stages import Runner
-        from blockprov.updates import run_executable, run_scope
+        from blockprov.events import policy
+        from blockprov.events.policy import update_policy
+        from blockprov.events.refresh import RefreshError, refresh
+        from blockprov.boot.stages import Runner
+        from blockprov.events.updates import run_executable, run_scope
 
         with self.lock:
             runner = Runner(self.paths)
@@ -144,7 +144,7 @@ class Watcher:
                 runner.close()
 
     def _report(self, runner, target: Target, result: str, text: str) -> str:
-        from blockprov import instance
+        from blockprov.boot import instance
 
         sd = instance.cached(self.paths)
         runner.reporter.emit({"name": f"/blockprov/{sd.instance_id if sd else 'none'}/metadata-change",
@@ -178,8 +178,8 @@ def watch(paths: Paths, url: str | None = None, duration: float | None = None, l
     """Poll until stopped (or for ``duration`` seconds); 1 when there is nothing to watch."""
     import urllib3
 
-    from blockprov import instance
-    from blockprov.policy import update_policy
+    from blockprov.boot import instance
+    from blockprov.events.policy import update_policy
 
     sd, cfg = instance.cached(paths), instance.load_config(paths)
     if sd is None or cfg is None:
