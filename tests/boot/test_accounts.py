@@ -189,7 +189,7 @@ def test_azure_hostname_bounce_policies(root):
     cmd = ["sh", "-c", f"echo \"$interface $hostname\" >> {log}"]
     d = root / "var/lib/blockprov/seed/azure"
     d.mkdir(parents=True)
-    from tests.unit.test_sources import ovf
+    from tests.unit.sources.test_sources import ovf
     (d / "ovf-env.xml").write_bytes(ovf(password="", dscfg=json.dumps(
         {"hostname_bounce": {"interface": "eth7", "policy": "on", "command": cmd}})))
     bp(root, "boot", check=True)

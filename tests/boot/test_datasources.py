@@ -11,7 +11,7 @@ import pytest
 from tests.boot.helpers import bp, isolated_cfg, nocloud_seed
 from tests.boot.media import make_iso, make_vfat
 from tests.conftest import need_root_tools
-from tests.unit.test_sources import ovf
+from tests.unit.sources.test_sources import ovf
 
 UD = b"#cloud-config\nmarker: from-seed\n"
 

@@ -240,7 +240,7 @@ def test_recorded_inventory_via_cli(tmp_path):
     import sys
     from pathlib import Path
 
-    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "inventory-loop-gpt-ext4.json"
+    fixture = Path(__file__).resolve().parents[2] / "fixtures" / "inventory-loop-gpt-ext4.json"
     base = [{"id": "d0", "type": "disk", "path": "/dev/loop99", "ptable": "gpt"},
             {"id": "p1", "type": "partition", "device": "d0", "size": "200M", "partition_name": "data"},
             {"id": "f1", "type": "format", "volume": "p1", "fstype": "ext4", "label": "keep"}]

@@ -14,7 +14,7 @@ from blockprov.storage.inventory import Device, Inventory
 from blockprov.storage.probe import serials
 from blockprov.storage.volume_id import answers, lun_matches, matches
 
-FIX = json.loads((Path(__file__).parent.parent / "fixtures/volumes/platforms.json").read_text())["platforms"]
+FIX = json.loads((Path(__file__).parents[2] / "fixtures/volumes/platforms.json").read_text())["platforms"]
 
 
 def disk(path: str, row: dict) -> Device:

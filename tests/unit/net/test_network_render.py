@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from blockprov.net import eni, netplan, networkd, parse, policy
 from blockprov.net.model import Iface, NetConfig, NetConfigError
 
-HERE = Path(__file__).resolve().parent.parent / "fixtures" / "network"
+HERE = Path(__file__).resolve().parents[2] / "fixtures" / "network"
 CASES = sorted(p.name for p in HERE.iterdir() if p.is_dir())
 MACS = {"fa:16:3e:00:00:01": "ens3"}  # the target's interfaces by MAC; fa:16:3e:00:00:02 is not there yet
 UPDATE = os.environ.get("BLOCKPROV_UPDATE_GOLDEN") == "1"
