@@ -297,9 +297,10 @@ class Runner:
         from blockprov.modules._schema import check as schema_check
 
         mod = modules.load(ent.name)
-        freq = ent.frequency or mod.FREQUENCY
+        meta = mod.META
+        freq = ent.frequency or meta.frequency
         name = f"{stage}/config-{ent.name}"
-        scope = getattr(mod, "SCOPE", None)
+        scope = meta.scope
         if scope and stage in STAGES:
             event = self.boot_event()
             if not self.policy(cfg).allows(scope, event):
@@ -314,7 +315,7 @@ class Runner:
                 return "skipped"
             force = True
         if not force and semaphores.done(self.paths, sd.instance_id, ent.name, freq):
-            if not (mod.RERUNNABLE and not scope and inputs.get(ent.name) != digest and self._rerun_changed(cfg)):
+            if not (meta.rerunnable and not scope and inputs.get(ent.name) != digest and self._rerun_changed(cfg)):
                 self.reporter.finish(name, f"{ent.name} already ran ({freq})", SUCCESS, time.time())
                 return "skipped"
         ctx = modules.ModuleContext(self.paths, cfg, sd.instance_id, stage, sd, self._new_instance(), self.log)
@@ -322,7 +323,7 @@ class Runner:
         with self.reporter.scope(name, f"running {ent.name} with frequency {freq}") as out:
             try:
                 # RUN_SCHEMA: a module that checks its items one by one runs with the good ones
-                bad = schema_check(getattr(mod, "RUN_SCHEMA", mod.SCHEMA), cfg, ent.args,
+                bad = schema_check(meta.checked_by, cfg, ent.args,
                                    self.paths.cache / "module-schema-verdicts.json")
                 if bad:
                     raise ValueError("invalid config, not run: " + "; ".join(bad[:10]))

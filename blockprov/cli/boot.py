@@ -368,7 +368,7 @@ def cmd_schema(paths: Paths, args) -> int:
         if name not in modules.known_modules():
             print(f"blockprov: unknown module {args.show!r}", file=sys.stderr)
             return EXIT_INVALID
-        json.dump(modules.load(name).SCHEMA, sys.stdout, indent=2)
+        json.dump(modules.meta(name).schema, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return EXIT_OK
     import yaml
@@ -401,7 +401,7 @@ def cmd_schema(paths: Paths, args) -> int:
         return EXIT_INVALID
     owners: dict[int, tuple[str, dict]] = {}  # write_files_deferred shares write_files' schema
     for name in sorted(modules.known_modules()):
-        schema = modules.load(name).SCHEMA
+        schema = modules.meta(name).schema
         owners.setdefault(id(schema), (name, schema))
     bad = sorted(f"{p} ({name})" for name, schema in owners.values() for p in check(schema, cfg, {}))
     for line in bad:

@@ -56,8 +56,8 @@ def run_scope(runner, scope: str, stage: str, sd, cfg: dict, only_changed: bool 
         todo = []
         for st in UPDATE_STAGES:
             for ent in sysconfig.module_entries(cfg, st):
-                mod = modules.load(ent.name)
-                if mod.RERUNNABLE and not getattr(mod, "SCOPE", None):
+                meta = modules.meta(ent.name)
+                if meta.rerunnable and not meta.scope:
                     todo.append((ent, True))
     for ent, only_changed in todo:
         r = runner.run_module(stage, ent, sd, cfg, res, force=not only_changed, only_changed=only_changed)

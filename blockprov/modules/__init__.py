@@ -1,8 +1,9 @@
-"""Modules: one file each, declaring FREQUENCY, DESCRIPTION, RERUNNABLE, SCHEMA and ``handle(ctx, args)``.
+"""Modules: one file each, declaring ``META`` (a ``ModuleMeta`` record) and ``handle(ctx, args)``.
 
-Optional: ``SCOPE`` ("storage" or "network": the ``updates`` policy of that
-scope decides when the module runs) and ``DATASOURCE_INPUTS`` (SourceData
-fields the module reads besides the config keys its SCHEMA names; together
+The record holds the module's id, default frequency, description, whether it is
+re-runnable, its schema, and optionally its scope ("storage" or "network": the
+``updates`` policy of that scope decides when the module runs) and the
+SourceData fields it reads besides the config keys its schema names (together
 they are the module's inputs, whose digest says whether a re-run is due).
 
 A module succeeds by returning (optionally a one-line message), warns by
@@ -17,6 +18,7 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from blockprov.modules._meta import ModuleMeta
 from blockprov.paths import Paths
 
 
@@ -46,6 +48,10 @@ def load(name: str):
     return importlib.import_module(f"blockprov.modules.{name}")
 
 
+def meta(name: str) -> ModuleMeta:
+    return load(name).META
+
+
 def inputs_digest(mod, cfg: dict, args: dict, datasource) -> str:
     """A digest of everything the module reads: equal digests mean a re-run would change nothing."""
     import hashlib
@@ -53,6 +59,6 @@ def inputs_digest(mod, cfg: dict, args: dict, datasource) -> str:
 
     from blockprov.modules._schema import relevant
 
-    doc = {"cfg": relevant(mod.SCHEMA, cfg, args),
-           "ds": {k: getattr(datasource, k, None) for k in getattr(mod, "DATASOURCE_INPUTS", ())}}
+    doc = {"cfg": relevant(mod.META.schema, cfg, args),
+           "ds": {k: getattr(datasource, k, None) for k in mod.META.datasource_inputs}}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]

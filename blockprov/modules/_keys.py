@@ -36,7 +36,7 @@ def readers() -> dict[str, frozenset[str]]:
 
     out: dict[str, set[str]] = {}
     for name in modules.known_modules():
-        for key in modules.load(name).SCHEMA.get("properties") or {}:
+        for key in modules.meta(name).schema.get("properties") or {}:
             out.setdefault(key, set()).add(name)
     return {k: frozenset(v) for k, v in out.items()}
 

@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from blockprov.modules._meta import ModuleMeta
 
-FREQUENCY = "per-instance"
-DESCRIPTION = "configure apt sources, keys, proxy and debconf"
-RERUNNABLE = True
 
 _MIRROR = {"type": "array", "items": {"type": "object", "properties": {
     "arches": {"type": "array", "items": {"type": "string"}}, "uri": {"type": "string", "minLength": 1},
@@ -58,6 +56,15 @@ SCHEMA = {"type": "object", "properties": {
 RUN_SCHEMA = {"type": "object", "properties": {
     "apt": {**APT, "properties": {**APT["properties"], "sources": {"type": "object"}}},
     "apt_pipelining": SCHEMA["properties"]["apt_pipelining"]}}
+
+META = ModuleMeta(
+    "apt_configure",
+    frequency="per-instance",
+    description="configure apt sources, keys, proxy and debconf",
+    rerunnable=True,
+    schema=SCHEMA,
+    run_schema=RUN_SCHEMA,
+)
 
 DEBIAN_PRIMARY = "http://deb.debian.org/debian"
 DEBIAN_SECURITY = "http://deb.debian.org/debian-security"

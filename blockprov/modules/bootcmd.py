@@ -6,12 +6,19 @@ that entry's warning (the boot is degraded), named by its JSON path.
 
 from blockprov.modules._commands import ANY_LIST, run_commands
 from blockprov.modules._schema import COMMANDS
+from blockprov.modules._meta import ModuleMeta
 
-FREQUENCY = "always"
-DESCRIPTION = "run bootcmd commands"
-RERUNNABLE = False
 SCHEMA = {"type": "object", "properties": {"bootcmd": COMMANDS}}
 RUN_SCHEMA = {"type": "object", "properties": {"bootcmd": ANY_LIST}}
+
+META = ModuleMeta(
+    "bootcmd",
+    frequency="always",
+    description="run bootcmd commands",
+    rerunnable=False,
+    schema=SCHEMA,
+    run_schema=RUN_SCHEMA,
+)
 
 
 def handle(ctx, args):

@@ -14,11 +14,8 @@ import os
 from blockprov.modules import ModuleWarning
 from blockprov.modules._schema import STRINGS
 from blockprov.run import run
+from blockprov.modules._meta import ModuleMeta
 
-FREQUENCY = "per-instance"  # as cloud-init's disk_setup and mounts: a reboot never partitions or formats again
-DESCRIPTION = "cloud-init disk_setup, fs_setup, mounts and swap through the storage engine"
-RERUNNABLE = True
-SCOPE = "storage"
 _SIZE = {"oneOf": [{"type": "integer", "minimum": 0}, {"type": "string", "minLength": 1}]}
 SCHEMA = {"type": "object", "properties": {
     "disk_setup": {"type": "object", "additionalProperties": {
@@ -42,6 +39,15 @@ SCHEMA = {"type": "object", "properties": {
     "swap": {"type": "object", "additionalProperties": False, "properties": {
         "filename": {"type": "string", "pattern": "^/"}, "size": {"anyOf": [{"const": "auto"}, _SIZE]},
         "maxsize": _SIZE}}}}
+
+META = ModuleMeta(
+    "disks",
+    frequency="per-instance",  # as cloud-init's disk_setup and mounts: a reboot never partitions or formats again
+    description="cloud-init disk_setup, fs_setup, mounts and swap through the storage engine",
+    rerunnable=True,
+    schema=SCHEMA,
+    scope="storage",
+)
 KEYS = ("disk_setup", "fs_setup", "mounts")
 GIB = 1 << 30
 

@@ -6,11 +6,17 @@ Substitutions: $UPTIME, $TIMESTAMP, $DATASOURCE, $INSTANCE_ID, $VERSION.
 import string
 import sys
 import time
+from blockprov.modules._meta import ModuleMeta
 
-FREQUENCY = "always"
-DESCRIPTION = "print the final message"
-RERUNNABLE = True
 SCHEMA = {"type": "object", "properties": {"final_message": {"type": "string"}}}
+
+META = ModuleMeta(
+    "final_message",
+    frequency="always",
+    description="print the final message",
+    rerunnable=True,
+    schema=SCHEMA,
+)
 DEFAULT = "blockprov $VERSION finished at $TIMESTAMP; datasource $DATASOURCE; up $UPTIME seconds"
 
 

@@ -20,11 +20,8 @@ partition did not change (resize2fs / xfs_growfs / btrfs, no-ops when full);
 from __future__ import annotations
 
 import os
+from blockprov.modules._meta import ModuleMeta
 
-FREQUENCY = "always"
-DESCRIPTION = "grow the partitions (and filesystems) of mounted filesystems into free room"
-RERUNNABLE = True
-SCOPE = "storage"
 MIN_GROWTH = 1 << 20  # less than this after the partition is not worth a table write (growpart's own rule)
 SCHEMA = {"type": "object", "properties": {
     "growpart": {"type": "object", "additionalProperties": False, "properties": {
@@ -32,6 +29,15 @@ SCHEMA = {"type": "object", "properties": {
         "devices": {"type": "array", "items": {"type": "string", "minLength": 1}},
         "ignore_growroot_disabled": {"type": "boolean"}}},
     "resize_rootfs": {"oneOf": [{"type": "boolean"}, {"const": "noblock"}]}}}
+
+META = ModuleMeta(
+    "growpart",
+    frequency="always",
+    description="grow the partitions (and filesystems) of mounted filesystems into free room",
+    rerunnable=True,
+    schema=SCHEMA,
+    scope="storage",
+)
 
 
 def grow_config(disk, number: int, usable_end: int) -> dict | None:

@@ -14,11 +14,8 @@ import re
 from pathlib import Path
 
 from blockprov.paths import atomic_write
+from blockprov.modules._meta import ModuleMeta
 
-FREQUENCY = "always"
-DESCRIPTION = "set the hostname and /etc/hosts from config or metadata"
-RERUNNABLE = True
-DATASOURCE_INPUTS = ("local_hostname",)
 SCHEMA = {"type": "object", "properties": {
     "hostname": {"type": "string"}, "fqdn": {"type": "string"}, "prefer_fqdn_over_hostname": {"type": "boolean"},
     "preserve_hostname": {"type": "boolean"}, "manage_etc_hosts": {"enum": [True, False, "template", "localhost"]},
@@ -29,6 +26,15 @@ SCHEMA = {"type": "object", "properties": {
             "interface": {"type": "string"}, "policy": {"enum": ["on", "off", "force", True, False]},
             "command": {"oneOf": [{"const": "builtin"}, {"type": "array", "minItems": 1, "items": {"type": "string"}}]},
             "hostname_command": {"type": "string"}}}}}}}}}
+
+META = ModuleMeta(
+    "hostname",
+    frequency="always",
+    description="set the hostname and /etc/hosts from config or metadata",
+    rerunnable=True,
+    schema=SCHEMA,
+    datasource_inputs=("local_hostname",),
+)
 LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 BEGIN = "# BEGIN blockprov managed hosts: edits here are overwritten"
 END = "# END blockprov managed hosts"

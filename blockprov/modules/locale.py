@@ -13,13 +13,19 @@ from pathlib import Path
 
 from blockprov.paths import atomic_write
 from blockprov.run import run
+from blockprov.modules._meta import ModuleMeta
 
-FREQUENCY = "per-instance"
-DESCRIPTION = "generate and set the system locale"
-RERUNNABLE = True
 SCHEMA = {"type": "object", "properties": {
     "locale": {"oneOf": [{"type": "string", "pattern": r"^[A-Za-z0-9_.@-]+$"}, {"const": False}]},
     "locale_configfile": {"type": "string", "pattern": "^/"}}}
+
+META = ModuleMeta(
+    "locale",
+    frequency="per-instance",
+    description="generate and set the system locale",
+    rerunnable=True,
+    schema=SCHEMA,
+)
 BUILTIN = ("C", "C.UTF-8", "C.utf8", "POSIX")
 
 

@@ -16,12 +16,8 @@ from dataclasses import asdict
 
 from blockprov.modules import ModuleWarning
 from blockprov.paths import atomic_write, write_if_changed
+from blockprov.modules._meta import ModuleMeta
 
-FREQUENCY = "always"  # re-rendered every boot; unchanged files are not rewritten
-DESCRIPTION = "render network config (networkd, ifupdown or netplan) and bring changed interfaces up"
-RERUNNABLE = True
-SCOPE = "network"
-DATASOURCE_INPUTS = ("network_config", "network_format")
 RENDERERS = ("netplan", "eni", "networkd")
 SCHEMA = {"type": "object", "properties": {"system_info": {"type": "object", "properties": {"network": {
     "type": "object", "additionalProperties": False, "properties": {
@@ -30,6 +26,16 @@ SCHEMA = {"type": "object", "properties": {"system_info": {"type": "object", "pr
         "activator": {"enum": ["networkd", "eni", "netplan", "ip"]},
         "policy_routing": {"enum": ["auto", True, False]},
         "primary": {"type": "string", "minLength": 1}}}}}}}
+
+META = ModuleMeta(
+    "network",
+    frequency="always",  # re-rendered every boot; unchanged files are not rewritten
+    description="render network config (networkd, ifupdown or netplan) and bring changed interfaces up",
+    rerunnable=True,
+    schema=SCHEMA,
+    scope="network",
+    datasource_inputs=("network_config", "network_format"),
+)
 NETWORKD_ENABLED = ("etc/systemd/system/multi-user.target.wants/systemd-networkd.service",
                     "etc/systemd/system/sockets.target.wants/systemd-networkd.socket",
                     "etc/systemd/system/network-online.target.wants/systemd-networkd-wait-online.service")

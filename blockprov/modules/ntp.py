@@ -13,10 +13,8 @@ on a running system (root ``/``) restarted so the servers apply now. No
 """
 
 from __future__ import annotations
+from blockprov.modules._meta import ModuleMeta
 
-FREQUENCY = "per-instance"
-DESCRIPTION = "configure time synchronisation (chrony, systemd-timesyncd)"
-RERUNNABLE = True
 
 _HOSTS = {"type": "array", "items": {"type": "string", "minLength": 1, "pattern": r"^[^\s#]+$"}}
 SCHEMA = {"type": "object", "properties": {"ntp": {"oneOf": [{"type": "null"}, {
@@ -28,6 +26,14 @@ SCHEMA = {"type": "object", "properties": {"ntp": {"oneOf": [{"type": "null"}, {
             "confpath": {"type": "string", "pattern": "^/"}, "check_exe": {"type": "string"},
             "packages": {"type": "array", "items": {"type": "string"}}, "service_name": {"type": "string"},
             "template": {"type": "string"}}}}}]}}}
+
+META = ModuleMeta(
+    "ntp",
+    frequency="per-instance",
+    description="configure time synchronisation (chrony, systemd-timesyncd)",
+    rerunnable=True,
+    schema=SCHEMA,
+)
 
 CLIENTS = {
     "chrony": {"check_exe": ["/usr/sbin/chronyd"], "confpath": "/etc/chrony/chrony.conf",

@@ -14,10 +14,8 @@ temp root).
 """
 
 from __future__ import annotations
+from blockprov.modules._meta import ModuleMeta
 
-FREQUENCY = "per-instance"
-DESCRIPTION = "update the package index, upgrade and install packages"
-RERUNNABLE = True
 
 _PKG = {"oneOf": [{"type": "string", "minLength": 1},
                   {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "string", "minLength": 1}}]}
@@ -30,6 +28,15 @@ SCHEMA = {"type": "object", "properties": {
     "package_upgrade": {"type": "boolean"}, "apt_upgrade": {"type": "boolean"},
     "package_reboot_if_required": {"type": "boolean"}, "apt_reboot_if_required": {"type": "boolean"}}}
 RUN_SCHEMA = {"type": "object", "properties": {**SCHEMA["properties"], "packages": {"type": "array"}}}
+
+META = ModuleMeta(
+    "package_update_upgrade_install",
+    frequency="per-instance",
+    description="update the package index, upgrade and install packages",
+    rerunnable=True,
+    schema=SCHEMA,
+    run_schema=RUN_SCHEMA,
+)
 _NAME = r"^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?$"  # Debian policy 5.6.1, with an optional :arch
 
 

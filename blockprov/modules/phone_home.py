@@ -10,10 +10,8 @@ at most 10 s apart), each attempt timing out after ``timeout`` seconds
 from __future__ import annotations
 
 from blockprov.modules import ModuleWarning
+from blockprov.modules._meta import ModuleMeta
 
-FREQUENCY = "per-instance"
-DESCRIPTION = "post instance id and ssh host keys to a URL"
-RERUNNABLE = False
 KEYS = ("pub_key_rsa", "pub_key_ecdsa", "pub_key_ed25519", "instance_id", "hostname", "fqdn")
 SCHEMA = {"type": "object", "properties": {"phone_home": {
     "type": "object", "required": ["url"], "additionalProperties": False, "properties": {
@@ -21,6 +19,14 @@ SCHEMA = {"type": "object", "properties": {"phone_home": {
         "post": {"oneOf": [{"const": "all"}, {"type": "array", "items": {"enum": list(KEYS)}}]},
         "tries": {"type": "integer", "minimum": 1, "maximum": 20},
         "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 120}}}}}
+
+META = ModuleMeta(
+    "phone_home",
+    frequency="per-instance",
+    description="post instance id and ssh host keys to a URL",
+    rerunnable=False,
+    schema=SCHEMA,
+)
 
 
 def payload(ctx, post) -> dict[str, str]:

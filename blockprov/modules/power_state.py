@@ -17,10 +17,8 @@ import sys
 
 from blockprov.modules._schema import COMMAND
 from blockprov.paths import atomic_write
+from blockprov.modules._meta import ModuleMeta
 
-FREQUENCY = "per-instance"
-DESCRIPTION = "reboot or power off after the final stage"
-RERUNNABLE = False
 MODES = {"reboot": "-r", "poweroff": "-P", "halt": "-H"}
 SCHEMA = {"type": "object", "properties": {"power_state": {
     "type": "object", "required": ["mode"], "additionalProperties": False, "properties": {
@@ -30,6 +28,14 @@ SCHEMA = {"type": "object", "properties": {"power_state": {
         "message": {"type": "string"},
         "timeout": {"type": "number", "minimum": 0},
         "condition": {"oneOf": [{"type": "boolean"}, COMMAND]}}}}}
+
+META = ModuleMeta(
+    "power_state",
+    frequency="per-instance",
+    description="reboot or power off after the final stage",
+    rerunnable=False,
+    schema=SCHEMA,
+)
 
 
 def shutdown_argv(spec: dict) -> list[str]:

@@ -9,12 +9,19 @@ import shlex
 from blockprov.paths import atomic_write
 from blockprov.modules._commands import ANY_LIST
 from blockprov.modules._schema import COMMANDS
+from blockprov.modules._meta import ModuleMeta
 
-FREQUENCY = "per-instance"
-DESCRIPTION = "write runcmd commands as a script for scripts_user"
-RERUNNABLE = False
 SCHEMA = {"type": "object", "properties": {"runcmd": COMMANDS}}
 RUN_SCHEMA = {"type": "object", "properties": {"runcmd": ANY_LIST}}  # entries checked one by one
+
+META = ModuleMeta(
+    "runcmd",
+    frequency="per-instance",
+    description="write runcmd commands as a script for scripts_user",
+    rerunnable=False,
+    schema=SCHEMA,
+    run_schema=RUN_SCHEMA,
+)
 
 
 class RuncmdError(Exception):

@@ -1,11 +1,17 @@
 """Run the scripts in var/lib/blockprov/scripts/per-boot, every boot."""
 
 from blockprov.modules._scripts import run_parts
+from blockprov.modules._meta import ModuleMeta
 
-FREQUENCY = "always"
-DESCRIPTION = "run scripts in var/lib/blockprov/scripts/per-boot, every boot"
-RERUNNABLE = False
 SCHEMA = {"type": "object", "properties": {}}  # reads no keys
+
+META = ModuleMeta(
+    "scripts_per_boot",
+    frequency="always",
+    description="run scripts in var/lib/blockprov/scripts/per-boot, every boot",
+    rerunnable=False,
+    schema=SCHEMA,
+)
 
 
 def handle(ctx, args):

@@ -1,11 +1,17 @@
 """Run each script in var/lib/blockprov/scripts/per-instance once per instance (a semaphore per script)."""
 
 from blockprov.modules._scripts import run_parts
+from blockprov.modules._meta import ModuleMeta
 
-FREQUENCY = "always"
-DESCRIPTION = "run scripts in var/lib/blockprov/scripts/per-instance, once per instance"
-RERUNNABLE = False
 SCHEMA = {"type": "object", "properties": {}}  # reads no keys
+
+META = ModuleMeta(
+    "scripts_per_instance",
+    frequency="always",
+    description="run scripts in var/lib/blockprov/scripts/per-instance, once per instance",
+    rerunnable=False,
+    schema=SCHEMA,
+)
 
 
 def handle(ctx, args):

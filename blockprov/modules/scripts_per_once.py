@@ -1,11 +1,17 @@
 """Run each script in var/lib/blockprov/scripts/per-once once ever (a semaphore per script and content)."""
 
 from blockprov.modules._scripts import run_parts
+from blockprov.modules._meta import ModuleMeta
 
-FREQUENCY = "always"
-DESCRIPTION = "run scripts in var/lib/blockprov/scripts/per-once, once ever"
-RERUNNABLE = False
 SCHEMA = {"type": "object", "properties": {}}  # reads no keys
+
+META = ModuleMeta(
+    "scripts_per_once",
+    frequency="always",
+    description="run scripts in var/lib/blockprov/scripts/per-once, once ever",
+    rerunnable=False,
+    schema=SCHEMA,
+)
 
 
 def handle(ctx, args):

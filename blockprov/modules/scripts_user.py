@@ -1,11 +1,17 @@
 """Run the user-data scripts (``#!`` parts) of this instance."""
 
 from blockprov.modules._scripts import run_parts
+from blockprov.modules._meta import ModuleMeta
 
-FREQUENCY = "per-instance"
-DESCRIPTION = "run user-data scripts of this instance"
-RERUNNABLE = False
 SCHEMA = {"type": "object", "properties": {}}  # reads no keys
+
+META = ModuleMeta(
+    "scripts_user",
+    frequency="per-instance",
+    description="run user-data scripts of this instance",
+    rerunnable=False,
+    schema=SCHEMA,
+)
 
 
 def handle(ctx, args):

@@ -6,14 +6,20 @@ takes it) is put before each script's path in its argv; ``vendor_data:
 """
 
 from blockprov.modules._scripts import run_parts
+from blockprov.modules._meta import ModuleMeta
 
-FREQUENCY = "per-instance"
-DESCRIPTION = "run vendor-data scripts, once per instance"
-RERUNNABLE = False
 SCHEMA = {"type": "object", "properties": {"vendor_data": {
     "type": "object",
     "properties": {"enabled": {"type": ["boolean", "string"]},
                    "prefix": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}}}}}
+
+META = ModuleMeta(
+    "scripts_vendor",
+    frequency="per-instance",
+    description="run vendor-data scripts, once per instance",
+    rerunnable=False,
+    schema=SCHEMA,
+)
 
 
 def handle(ctx, args):

@@ -13,10 +13,8 @@ from blockprov.boot.passwords import RANDOM, is_hash
 from blockprov.paths import atomic_write
 from blockprov.run import run
 from blockprov.modules._schema import STRINGS
+from blockprov.modules._meta import ModuleMeta
 
-FREQUENCY = "per-instance"
-DESCRIPTION = "set passwords (chpasswd) and ssh password authentication"
-RERUNNABLE = True
 SCHEMA = {"type": "object", "properties": {
     "chpasswd": {"type": "object", "properties": {
         "list": {"oneOf": [{"type": "string"}, STRINGS]},
@@ -25,6 +23,14 @@ SCHEMA = {"type": "object", "properties": {
         "expire": {"type": "boolean"}}},
     "password": {"type": "string"}, "user": {"oneOf": [{"type": "string"}, {"type": "object"}]},
     "default_user": {"type": "object"}, "ssh_pwauth": {"enum": [True, False, "unchanged", "yes", "no"]}}}
+
+META = ModuleMeta(
+    "set_passwords",
+    frequency="per-instance",
+    description="set passwords (chpasswd) and ssh password authentication",
+    rerunnable=True,
+    schema=SCHEMA,
+)
 
 
 def pairs(cfg: dict) -> list[tuple[str, str]]:

@@ -10,10 +10,8 @@ ed25519]) are generated with ``ssh-keygen`` for the types still missing.
 from __future__ import annotations
 
 from blockprov.run import run
+from blockprov.modules._meta import ModuleMeta
 
-FREQUENCY = "per-instance"
-DESCRIPTION = "regenerate ssh host keys"
-RERUNNABLE = False
 TYPES = ("rsa", "ecdsa", "ed25519")
 KEY_FILES = {"private": "ssh_host_{t}_key", "public": "ssh_host_{t}_key.pub", "certificate": "ssh_host_{t}_key-cert.pub"}
 SCHEMA = {"type": "object", "properties": {
@@ -21,6 +19,14 @@ SCHEMA = {"type": "object", "properties": {
         f"{t}_{kind}": {"type": "string", "minLength": 1} for t in TYPES for kind in KEY_FILES}},
     "ssh_deletekeys": {"type": "boolean"},
     "ssh_genkeytypes": {"type": "array", "items": {"enum": ["rsa", "ecdsa", "ed25519"]}}}}
+
+META = ModuleMeta(
+    "ssh",
+    frequency="per-instance",
+    description="regenerate ssh host keys",
+    rerunnable=False,
+    schema=SCHEMA,
+)
 
 
 def handle(ctx, args):

@@ -7,12 +7,19 @@ says how many wait. Conflicts, refusals and failures fail the module (and the
 boot's status), with the item ids and reasons.
 """
 
-FREQUENCY = "always"  # plan-driven and idempotent: a boot with nothing to do writes nothing
-DESCRIPTION = "apply the storage config (storagedata or user-data storage:)"
-RERUNNABLE = True
-SCOPE = "storage"
-DATASOURCE_INPUTS = ("storage_config",)
+from blockprov.modules._meta import ModuleMeta
+
 SCHEMA = {"type": "object", "properties": {"storage": {"type": "object"}}}  # checked in full by the engine
+
+META = ModuleMeta(
+    "storage",
+    frequency="always",  # plan-driven and idempotent: a boot with nothing to do writes nothing
+    description="apply the storage config (storagedata or user-data storage:)",
+    rerunnable=True,
+    schema=SCHEMA,
+    scope="storage",
+    datasource_inputs=("storage_config",),
+)
 
 
 def handle(ctx, args):

@@ -10,12 +10,18 @@ from __future__ import annotations
 import os
 
 from blockprov.paths import write_if_changed
+from blockprov.modules._meta import ModuleMeta
 
-FREQUENCY = "per-instance"
-DESCRIPTION = "set the time zone"
-RERUNNABLE = True
 SCHEMA = {"type": "object", "properties": {"timezone": {
     "type": "string", "pattern": r"^(?!.*\.\.)[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$"}}}
+
+META = ModuleMeta(
+    "timezone",
+    frequency="per-instance",
+    description="set the time zone",
+    rerunnable=True,
+    schema=SCHEMA,
+)
 
 
 def handle(ctx, args):

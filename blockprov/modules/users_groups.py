@@ -12,11 +12,8 @@ from __future__ import annotations
 from blockprov.modules import _accounts as acc
 from blockprov.run import run
 from blockprov.modules._schema import STRING_OR_STRINGS, STRINGS
+from blockprov.modules._meta import ModuleMeta
 
-FREQUENCY = "per-instance"
-DESCRIPTION = "create groups and users, sudo rules and authorized keys"
-RERUNNABLE = True
-DATASOURCE_INPUTS = ("public_keys",)
 USER_KEYS = {"name", "gecos", "groups", "primary_group", "sudo", "shell", "lock_passwd", "hashed_passwd", "passwd",
              "ssh_authorized_keys", "system", "uid", "homedir", "no_create_home", "inactive", "expiredate",
              "plain_text_passwd"}
@@ -54,6 +51,16 @@ SCHEMA = {"type": "object", "properties": {
 _ANY_USER = {"type": ["string", "object"]}
 RUN_SCHEMA = {**SCHEMA, "properties": {**SCHEMA["properties"],
                                        "users": {"oneOf": [{"type": "array", "items": _ANY_USER}, _ANY_USER]}}}
+
+META = ModuleMeta(
+    "users_groups",
+    frequency="per-instance",
+    description="create groups and users, sudo rules and authorized keys",
+    rerunnable=True,
+    schema=SCHEMA,
+    run_schema=RUN_SCHEMA,
+    datasource_inputs=("public_keys",),
+)
 
 
 class UsersError(ValueError):

@@ -168,7 +168,7 @@ def test_rerunnable_table_matches_the_modules():
     text = (DOCS / "modules.md").read_text()
     row = re.search(r"\| re-runnable \| not re-runnable \|\n\|---\|---\|\n\| (.*?) \| (.*?) \|", text)
     documented = {n.strip() for n in row.group(1).split(",")}
-    assert documented == {n for n in modules.known_modules() if modules.load(n).RERUNNABLE}
+    assert documented == {n for n in modules.known_modules() if modules.meta(n).rerunnable}
 
 
 def test_engine_definition_example_is_the_tested_fixture_and_valid():

@@ -9,16 +9,28 @@ import pytest
 
 from blockprov import modules
 from blockprov.modules import _schema
+from blockprov.modules._meta import ModuleMeta
 
 ALL = sorted(modules.known_modules())
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_every_module_declares_a_valid_schema(name):
+def test_every_module_declares_one_record_with_a_valid_schema(name):
+    """issue 22: one ModuleMeta per module, named as its file, and nothing declared beside it."""
     mod = modules.load(name)
-    jsonschema.Draft202012Validator.check_schema(mod.SCHEMA)
-    assert mod.SCHEMA["type"] == "object" and isinstance(mod.SCHEMA["properties"], dict)
-    assert mod.FREQUENCY in ("per-instance", "always", "once") and mod.DESCRIPTION
+    meta = mod.META
+    assert isinstance(meta, ModuleMeta) and meta.id == name and meta.description
+    jsonschema.Draft202012Validator.check_schema(meta.schema)
+    assert meta.schema["type"] == "object" and isinstance(meta.schema["properties"], dict)
+    if meta.run_schema is not None:
+        jsonschema.Draft202012Validator.check_schema(meta.run_schema)
+    assert meta.scope in (None, "storage", "network")
+    assert not {"FREQUENCY", "DESCRIPTION", "RERUNNABLE", "SCOPE", "DATASOURCE_INPUTS"} & set(vars(mod))
+
+
+def test_a_record_with_an_unknown_frequency_is_refused():
+    with pytest.raises(ValueError, match="per-boot"):
+        ModuleMeta("x", frequency="per-boot", description="x", rerunnable=False, schema={"type": "object"})
 
 
 @pytest.mark.parametrize("doc, expected", [
@@ -30,19 +42,19 @@ def test_every_module_declares_a_valid_schema(name):
     ({"hostname": 7}, "$.hostname: 7 is not of type 'string'"),
 ])
 def test_bad_keys_are_named_by_path(doc, expected):
-    found = [p for n in ALL for p in _schema.check(modules.load(n).SCHEMA, doc, {})]
+    found = [p for n in ALL for p in _schema.check(modules.meta(n).schema, doc, {})]
     assert expected in found
 
 
 def test_args_override_config_and_other_keys_are_ignored():
-    schema = modules.load("runcmd").SCHEMA
+    schema = modules.meta("runcmd").schema
     assert _schema.check(schema, {"runcmd": [True], "hostname": 7}, {"runcmd": ["ok"]}) == []
     assert _schema.check(schema, {"runcmd": ["ok"]}, {"runcmd": [True]}) != []
 
 
 def test_verdict_cache_skips_a_known_good_config(tmp_path):
     v = tmp_path / "verdicts.json"
-    schema = modules.load("hostname").SCHEMA
+    schema = modules.meta("hostname").schema
     assert _schema.check(schema, {"hostname": "a"}, {}, v) == []
     assert len(json.loads(v.read_text())["valid"]) == 1
     assert _schema.check(schema, {"hostname": 1}, {}, v) != []  # a bad one is never remembered
