@@ -13,17 +13,23 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from blockprov.boot import instance
-
-from blockprov.boot import semaphores
-
-from blockprov.boot import sysconfig
-from blockprov.paths import Paths, atomic_write, open_lock, open_log, sweep_temp
+from blockprov.boot import instance, semaphores, sysconfig
 from blockprov.boot.reporting import FAIL, SUCCESS, WARN, Reporter
+from blockprov.modules import StorageOutcome
+from blockprov.paths import Paths, atomic_write, open_lock, open_log, sweep_temp
 
 STAGES = ["init-local", "init-network", "modules-config", "modules-final"]
 DESCRIPTIONS = {"init-local": "searching for local datasources", "init-network": "searching for network datasources",
                 "modules-config": "running modules for config", "modules-final": "running modules for final"}
+
+
+@dataclass
+class ModuleRun:
+    """How one module run ended (``ran``, ``skipped``, ``failed``) and what it settled of the storage, so a
+    caller reads the result it is handed instead of state left on the runner."""
+
+    state: str
+    storage: StorageOutcome = field(default_factory=StorageOutcome)
 
 
 @dataclass
@@ -73,7 +79,6 @@ class Runner:
         self._policy: tuple | None = None  # (the config object it was parsed from, Policy)
         self._inputs: dict[str, dict] = {}  # instance-id -> {module: inputs digest}, written at close
         self._inputs_dirty: set[str] = set()
-        self.last_outcome: dict = {}  # the last module's ModuleContext.outcome
 
     def close(self) -> None:
         from blockprov.paths import write_if_changed
@@ -291,7 +296,7 @@ class Runner:
             self.run_module(stage, ent, sd, cfg, res)
 
     def run_module(self, stage: str, ent: sysconfig.ModuleEntry, sd, cfg: dict, res: StageResult,
-                   force: bool = False, only_changed: bool = False) -> str:
+                   force: bool = False, only_changed: bool = False) -> ModuleRun:
         """Run one module; ``only_changed`` (update mode) runs it only when its inputs changed since its last run."""
         from blockprov import modules
         from blockprov.modules._schema import check as schema_check
@@ -306,20 +311,19 @@ class Runner:
             if not self.policy(cfg).allows(scope, event):
                 self.reporter.finish(name, f"{ent.name}: not run: updates.{scope} does not include {event}",
                                      SUCCESS, time.time())
-                return "skipped"
+                return ModuleRun("skipped")
         inputs = self._inputs_of(sd.instance_id)
         digest = modules.inputs_digest(mod, cfg, ent.args, sd)
         if only_changed:
             if inputs.get(ent.name) == digest:
                 self.reporter.finish(name, f"{ent.name}: inputs unchanged", SUCCESS, time.time())
-                return "skipped"
+                return ModuleRun("skipped")
             force = True
         if not force and semaphores.done(self.paths, sd.instance_id, ent.name, freq):
             if not (meta.rerunnable and not scope and inputs.get(ent.name) != digest and self._rerun_changed(cfg)):
                 self.reporter.finish(name, f"{ent.name} already ran ({freq})", SUCCESS, time.time())
-                return "skipped"
+                return ModuleRun("skipped")
         ctx = modules.ModuleContext(self.paths, cfg, sd.instance_id, stage, sd, self._new_instance(), self.log)
-        self.last_outcome = ctx.outcome
         with self.reporter.scope(name, f"running {ent.name} with frequency {freq}") as out:
             try:
                 # RUN_SCHEMA: a module that checks its items one by one runs with the good ones
@@ -335,7 +339,7 @@ class Runner:
                 out.result, out.description = FAIL, f"{ent.name}: {exc}"
                 res.errors.append(f"{ent.name}: {exc}")
                 self.log(f"{name}: FAIL {exc}")
-                return "failed"
+                return ModuleRun("failed", ctx.storage)
             else:
                 if msg:
                     out.description = f"{ent.name}: {msg}"
@@ -345,7 +349,7 @@ class Runner:
         if inputs.get(ent.name) != digest:
             inputs[ent.name] = digest
             self._inputs_dirty.add(sd.instance_id)
-        return "ran"
+        return ModuleRun("ran", ctx.storage)
 
     def _rerun_changed(self, cfg: dict) -> bool:
         """At a boot, whether the modules policy re-runs re-runnable modules whose inputs changed."""

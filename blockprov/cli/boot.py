@@ -106,7 +106,7 @@ def cmd_single(paths: Paths, args) -> int:
         outcome = runner.run_module("single", ModuleEntry(name, freq), sd, cfg, res)
     finally:
         runner.close()
-    if outcome == "skipped":
+    if outcome.state == "skipped":
         print(f"{name}: already ran ({freq or 'module default frequency'}); use --frequency always to force")
     for line in res.done:
         print(line)

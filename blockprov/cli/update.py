@@ -188,7 +188,7 @@ def cmd_apply(paths: Paths, args) -> int:
         print(f"error: {e}", file=sys.stderr)
     if out.errors:
         return EXIT_FAIL
-    return EXIT_WAITING if out.detail.get("waiting") else EXIT_OK
+    return EXIT_WAITING if out.storage.waiting else EXIT_OK
 
 
 def cmd_watch(paths: Paths, args) -> int:

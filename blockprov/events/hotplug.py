@@ -364,18 +364,18 @@ class Processor:
         out = self._storage()
         read_at = metadata_read_at(self.paths)
         unnamed = [e for e in fresh if e.action == "add" and e.props.get("DEVTYPE") == "disk"
-                   and e.device not in out.detail.get("disks", set()) and not 0 < e.queued < read_at]
+                   and e.device not in out.storage.disks and not 0 < e.queued < read_at]
         if unnamed:
             out = self._wait_for_metadata(unnamed, out)
         for e in fresh:
             self._note_storage(batch, e, out)
-        settled = out.detail.get("settled", set()) if not out.errors else set()
+        settled = out.storage.settled if not out.errors else set()
         Settled.record(self.paths, self.storage_digest(), settled)
-        named = out.detail.get("disks", set())
+        named = out.storage.disks
         failed = {disk_of(e.device): "; ".join(out.errors) for e in fresh if out.errors and disk_of(e.device) in named}
         if failed or failures.disks:
             Failures(self.storage_digest(), failures.disks).save(self.paths, failed,
-                                                                out.detail.get("settled", set()), time.time())
+                                                                out.storage.settled, time.time())
 
     def storage_digest(self) -> str:
         from blockprov import modules
@@ -388,16 +388,16 @@ class Processor:
         return run_scope(self.runner, "storage", "hotplug", self.sd, self.cfg)
 
     def _note_storage(self, batch: Batch, e: spool.Event, out) -> None:
-        named = e.device in out.detail.get("disks", set())
+        named = e.device in out.storage.disks
         if out.errors:
             batch.note(e, FAIL, "storage: " + "; ".join(out.errors))
         elif e.action == "add" and e.props.get("DEVTYPE") == "disk" and not named:
             batch.note(e, SUCCESS, "the storage config does not name this disk; left alone")
         else:
-            done = out.detail.get("done", [])
+            done = out.storage.done
             batch.note(e, WARN if out.warnings else SUCCESS,
                        f"storage applied: {len(done)} item(s) done" + (f" ({', '.join(done)})" if done else "")
-                       + (f", {len(set(out.detail.get('waiting', [])))} waiting" if out.detail.get("waiting") else ""))
+                       + (f", {len(set(out.storage.waiting))} waiting" if out.storage.waiting else ""))
 
     def _wait_for_metadata(self, unnamed: list[spool.Event], out):
         """Re-read the metadata until it names every added disk, applying after each change (bounded).
@@ -421,7 +421,7 @@ class Processor:
             digest = self.storage_digest()
             if digest != state["digest"]:
                 state["digest"], state["out"] = digest, self._storage()
-            disks = state["out"].detail.get("disks", set())
+            disks = state["out"].storage.disks
             return all(e.device in disks for e in unnamed)
 
         retrying = tenacity.Retrying(stop=tenacity.stop_after_delay(limit),
@@ -430,7 +430,7 @@ class Processor:
                                      retry_error_callback=lambda _state: False)
         if not retrying(attempt):
             self.log(f"hotplug: after {limit:g} s the metadata still does not name "
-                     f"{', '.join(e.device for e in unnamed if e.device not in state['out'].detail.get('disks', set()))}")
+                     f"{', '.join(e.device for e in unnamed if e.device not in state['out'].storage.disks)}")
         return state["out"]
 
     # -- net ------------------------------------------------------------------------

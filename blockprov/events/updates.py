@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 
 from blockprov.boot import sysconfig
+from blockprov.modules import StorageOutcome
 
 SCOPE_MODULES = {"storage": ("storage", "disks"), "network": ("network",)}
 UPDATE_STAGES = ("init-network", "modules-config", "modules-final")
@@ -24,7 +25,7 @@ class Outcome:
     skipped: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    detail: dict = field(default_factory=dict)  # merged ModuleContext.outcome of the modules that ran
+    storage: StorageOutcome = field(default_factory=StorageOutcome)  # what the storage modules settled
 
     def summary(self) -> str:
         parts = [f"ran {', '.join(self.ran)}" if self.ran else "nothing ran"]
@@ -61,16 +62,11 @@ def run_scope(runner, scope: str, stage: str, sd, cfg: dict, only_changed: bool 
                     todo.append((ent, True))
     for ent, only_changed in todo:
         r = runner.run_module(stage, ent, sd, cfg, res, force=not only_changed, only_changed=only_changed)
-        if r == "ran":
+        if r.state == "ran":
             out.ran.append(ent.name)
-        elif r == "skipped":
+        elif r.state == "skipped":
             out.skipped.append(ent.name)
-        for k, v in runner.last_outcome.items():
-            if isinstance(v, set):
-                out.detail.setdefault(k, set()).update(v)
-            elif isinstance(v, list):
-                out.detail.setdefault(k, []).extend(v)
-        runner.last_outcome = {}
+        out.storage.add(r.storage)
     out.errors = res.errors
     out.warnings = res.warnings
     return out

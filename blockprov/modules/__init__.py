@@ -27,6 +27,22 @@ class ModuleWarning(Exception):
 
 
 @dataclass
+class StorageOutcome:
+    """What the storage modules settled in one run, for the hotplug processor to act on."""
+
+    done: list[str] = field(default_factory=list)  # item ids applied in this run
+    waiting: list[str] = field(default_factory=list)  # item ids whose disk is not attached
+    disks: set[str] = field(default_factory=set)  # disks the config names and found (not bad)
+    settled: set[str] = field(default_factory=set)  # disks whose whole subtree is as the config says
+
+    def add(self, other: "StorageOutcome") -> None:
+        self.done.extend(other.done)
+        self.waiting.extend(other.waiting)
+        self.disks |= other.disks
+        self.settled |= other.settled
+
+
+@dataclass
 class ModuleContext:
     paths: Paths
     cfg: dict  # merged: system < datasource < vendor-data < user-data
@@ -35,7 +51,7 @@ class ModuleContext:
     datasource: object = None  # SourceData
     new_instance: bool = False
     log: object = None  # callable(str): the output log
-    outcome: dict = field(default_factory=dict)  # what a module reports back to its caller (hotplug)
+    storage: StorageOutcome = field(default_factory=StorageOutcome)  # filled by the storage modules
 
 
 @lru_cache(maxsize=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from blockprov.modules import StorageOutcome
 from blockprov.storage.status import APPLIED_GOOD as GOOD
 from blockprov.storage.status import BAD, WAITING
 
@@ -31,13 +32,13 @@ def apply_document(ctx, doc: dict, where: str, wrapped: bool) -> str:
     model = Model.build(loaded.storage, loaded.prefix)
     report = apply(model, root=str(ctx.paths.root))
     by_id = {i.id: i for i in report.items}
-    ctx.outcome.setdefault("settled", set()).update(  # disks whose whole subtree is as the config says
-        i.device for i in report.items if i.type in ("disk", "device") and i.device and i.status in GOOD
-        and all(by_id[d].status in GOOD for d in model.descendants(i.id) if d in by_id))
-    ctx.outcome.setdefault("disks", set()).update(
-        i.device for i in report.items if i.type in ("disk", "device") and i.device and i.status not in BAD + (WAITING,))
-    ctx.outcome.setdefault("done", []).extend(i.id for i in report.items if i.status == "done")
-    ctx.outcome.setdefault("waiting", []).extend(i.id for i in report.items if i.status == WAITING)
+    ctx.storage.add(StorageOutcome(
+        done=[i.id for i in report.items if i.status == "done"],
+        waiting=[i.id for i in report.items if i.status == WAITING],
+        disks={i.device for i in report.items
+               if i.type in ("disk", "device") and i.device and i.status not in BAD + (WAITING,)},
+        settled={i.device for i in report.items if i.type in ("disk", "device") and i.device and i.status in GOOD
+                 and all(by_id[d].status in GOOD for d in model.descendants(i.id) if d in by_id)}))
     counts = report.counts()
     bad = [f"{i.id} {i.status}: {i.reason}" for i in report.items if i.status in BAD]
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))

@@ -302,7 +302,7 @@ class Executor(StackOps, ResizeOps):
                     if step.op in REDOABLE:
                         self.journal.begin(step)
                     self._trace("begin", step)
-                    detail = getattr(self, "op_" + step.op.replace("-", "_"), self.op_unsupported)(step)
+                    detail = OPS.get(step.op, Executor.op_unsupported)(self, step)
                 except StepFailed as exc:
                     self.out.failed[step.item] = str(exc)
                     continue
@@ -630,3 +630,18 @@ class Executor(StackOps, ResizeOps):
         atomic_write(path, new)
         self.journal.record(step, {"lines": len(entries)})
         return True
+
+
+# every step a plan can hold -> the method that carries it out (an op not listed fails as unsupported)
+OPS = {
+    "wipe": Executor.op_wipe, "ptable": Executor.op_ptable, "part-add": Executor.op_part_add,
+    "part-replace": Executor.op_part_replace, "part-resize": Executor.op_part_resize, "mkfs": Executor.op_mkfs,
+    "fs-grow": Executor.op_fs_grow, "mount": Executor.op_mount, "swapon": Executor.op_swapon,
+    "raid-create": Executor.op_raid_create, "raid-assemble": Executor.op_raid_assemble,
+    "raid-grow": Executor.op_raid_grow, "vg-create": Executor.op_vg_create, "pv-resize": Executor.op_pv_resize,
+    "lv-create": Executor.op_lv_create, "lv-activate": Executor.op_lv_activate, "lv-extend": Executor.op_lv_extend,
+    "crypt-format": Executor.op_crypt_format, "crypt-open": Executor.op_crypt_open,
+    "crypt-plain": Executor.op_crypt_plain, "crypt-resize": Executor.op_crypt_resize,
+    "bcache-create": Executor.op_bcache_create, "bcache-register": Executor.op_bcache_register,
+    "bcache-mode": Executor.op_bcache_mode,
+}

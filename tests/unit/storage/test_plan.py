@@ -418,3 +418,18 @@ def test_zpool_and_zfs_are_unsupported_not_silently_skipped():
     st = statuses(p)
     assert st["z"] == "unsupported" and st["zf"] in ("unsupported", "blocked")
     assert not [s for s in p.steps if s.item in ("z", "zf")]
+
+
+def test_every_step_the_planner_can_emit_has_an_executor_and_every_executor_a_step():
+    """issue 22: an explicit op table, checked against the ops the planner's source can write."""
+    import re
+    from pathlib import Path
+
+    import blockprov.storage as pkg
+    from blockprov.storage.execute import OPS, Executor
+
+    src = "".join(p.read_text() for p in Path(pkg.__file__).parent.glob("*.py"))
+    emitted = set(re.findall(r'(?:Step|add_step)\("([a-z-]+)"', src)) | {"lv-activate"}  # in apply's activation set; no plan emits it yet
+    assert emitted - {"fstab"} == set(OPS)  # fstab is written after the device steps, by write_fstab
+    methods = {n for n in dir(Executor) if n.startswith("op_") and n != "op_unsupported"}
+    assert {f.__name__ for f in OPS.values()} == methods
