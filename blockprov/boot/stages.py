@@ -99,7 +99,7 @@ class Runner:
         _save_status(self.paths, st)
         with self.reporter.scope(stage, DESCRIPTIONS[stage]) as out:
             try:
-                getattr(self, "_" + stage.replace("-", "_"))(res)
+                STAGE_BODIES[stage](self, res)
             except Exception as exc:  # noqa: BLE001 - a stage never dies silently; it records why
                 res.errors.append(f"{stage}: {type(exc).__name__}: {exc}")
             out.result = FAIL if res.errors else WARN if res.warnings else SUCCESS
@@ -430,3 +430,8 @@ def run_stages(paths: Paths, stages: list[str]) -> list[StageResult]:
         return [runner.run(s) for s in stages]
     finally:
         runner.close()
+
+
+# each stage's body (status, reporting and the lock are the same for all: Runner.run_stage)
+STAGE_BODIES = {"init-local": Runner._init_local, "init-network": Runner._init_network,
+                "modules-config": Runner._modules_config, "modules-final": Runner._modules_final}

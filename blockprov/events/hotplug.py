@@ -306,7 +306,7 @@ class Processor:
             for e in batch.events:
                 batch.note(e, FAIL, str(exc))
             return self.report(batch)
-        for subsystem in ("block", "net"):
+        for subsystem in SUBSYSTEMS:
             evs = [e for e in batch.events if e.subsystem == subsystem]
             if not evs:
                 continue
@@ -314,7 +314,7 @@ class Processor:
                 for e in evs:
                     batch.note(e, SUCCESS, f"ignored: hotplug is off for {subsystem}")
                 continue
-            getattr(self, f"_{subsystem}")(batch, evs, pol)
+            SUBSYSTEMS[subsystem](self, batch, evs, pol)
             self._executables(batch, evs, pol.hotplug.get(subsystem, ()))
         for e in batch.events:
             if e.subsystem not in ("block", "net"):
@@ -487,6 +487,9 @@ class Processor:
                 "timestamp": t, "result": h.result, "description": h.description, "device": e.device,
                 "action": e.action, "seqnum": e.seqnum})
             self.log(f"hotplug {e.subsystem} {e.action} {e.device}: {h.result}: {h.description}")
+
+
+SUBSYSTEMS = {"block": Processor._block, "net": Processor._net}  # the udev subsystems a batch is handled for
 
 
 def _number(v, default: float) -> float:

@@ -264,7 +264,7 @@ class _Planner:
             if up:
                 self.set(it, up)
                 continue
-            getattr(self, f"do_{it['type']}", self.do_unsupported)(it)
+            ITEM_PLANNERS.get(it["type"], _Planner.do_unsupported)(self, it)
         items = [self.items[i["id"]] for i in self.m.items]
         self.order_resizes()
         self.fstab_step()
@@ -711,6 +711,11 @@ class _Planner:
             self.steps.append(Step("fstab", "", None, {"entries": entries,
                                                        "held": [self.m.by_id[i].get("path") for i in waiting]}))
 
+
+# item type -> its planner; the stacked types (raid, lvm, dm_crypt, bcache) go through do_unsupported to
+# plan_stacks.PLANNERS, and anything else is unsupported
+ITEM_PLANNERS = {"device": _Planner.do_device, "disk": _Planner.do_disk, "partition": _Planner.do_partition,
+                 "format": _Planner.do_format, "mount": _Planner.do_mount}
 
 MKFS = {"ext2", "ext3", "ext4", "xfs", "btrfs", "vfat", "swap"}
 
