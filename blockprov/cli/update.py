@@ -133,13 +133,13 @@ def hotplug_handle(paths: Paths, args) -> int:
 
 def _udev_props(dev: str) -> dict[str, str]:
     """The udev database's properties of a block device (what the RUN helper would have seen)."""
-    from blockprov.storage.probe import udev_props
+    from blockprov.storage.probe import udev_view
 
     try:
-        st = os.stat(dev)
+        real = os.path.realpath(dev, strict=True)
     except OSError:
         return {}
-    return udev_props(f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}")
+    return udev_view(os.path.basename(real)).props
 
 
 # -- refresh-metadata, apply, watch -----------------------------------------------------------

@@ -142,7 +142,7 @@ def disk_of(devname: str) -> str:
 
 def disk_state(devname: str) -> list:
     """What sysfs, the udev database and the mount table say of a disk and its partitions (no I/O on it)."""
-    from blockprov.storage.probe import udev_props
+    from blockprov.storage.probe import udev_view
 
     name = os.path.basename(devname)
     base = f"/sys/class/block/{name}"
@@ -155,8 +155,7 @@ def disk_state(devname: str) -> list:
         try:
             with open(f"{sysdir}/size") as f:
                 size = f.read().strip()
-            with open(f"{sysdir}/dev") as f:
-                props = udev_props(f.read().strip())
+            props = udev_view(n).props
         except OSError:
             return []
         out.append([n, size] + [props.get(k, "") for k in ("ID_SERIAL", "ID_PART_TABLE_UUID", "ID_FS_TYPE",

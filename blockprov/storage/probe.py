@@ -1,10 +1,10 @@
 """Observe the running system's block devices into an Inventory.
 
-Sources: sysfs for topology and sizes, the udev database (read directly, so no
-pyudev import) for serials and WWNs, /dev/disk/by-* for links, one ``blkid -p``
-for every signature, ``sfdisk --json`` for tables as written on disk (this
-machine's kernel may not know the partitions yet), mountinfo and /proc/swaps. Stacked devices: md level, members and spares from
-sysfs, names from ``/dev/md``; bcache's cache set and mode from sysfs; LVM
+Sources: sysfs for topology and sizes, the udev database through pyudev for
+serials, WWNs and /dev/disk links, one ``blkid -p`` for every signature,
+``sfdisk --json`` for tables as written on disk (this machine's kernel may not
+know the partitions yet), mountinfo and /proc/swaps. Stacked devices: md level,
+members and spares from sysfs, names from ``/dev/md``; bcache's cache set and mode from sysfs; LVM
 volume groups and logical volumes from ``pvs``/``lvs``, run only when a probed
 device carries an LVM signature or the config has LVM items. A table read is
 remembered (``cache``) under a digest of the bytes it comes from and reused
@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from blockprov.storage.inventory import Device, Inventory, Part
@@ -42,35 +42,25 @@ def serials(props: dict, sysfs_serial: str = "") -> tuple[str | None, list[str]]
     return main or None, sorted(ids | ({sysfs_serial} if sysfs_serial else set()))
 
 
-def udev_props(devno: str) -> dict[str, str]:
-    props = {}
+@dataclass
+class UdevView:
+    """What the udev database says of one block device: its properties and its /dev links."""
+
+    props: dict[str, str]
+    links: list[str]
+
+
+def udev_view(sys_name: str, context=None) -> UdevView:
+    """A block device's udev properties and links through pyudev (libudev); without a udev database (a
+    container with no udevd) the kernel's uevent properties and no links; empty when the device is gone.
+    Asked per device: a listing of every block device (a hundred loop nodes here) costs twice as much."""
+    import pyudev  # lazy: only the probe and the hotplug processor need it
+
     try:
-        for line in Path(f"/run/udev/data/b{devno}").read_text().splitlines():
-            if line.startswith("E:") and "=" in line:
-                k, v = line[2:].split("=", 1)
-                props[k] = v
-    except OSError:
-        pass
-    return props
-
-
-def _links() -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    base = Path("/dev/disk")
-    if not base.is_dir():
-        return out
-    for sub in base.iterdir():
-        try:
-            entries = list(sub.iterdir())
-        except OSError:
-            continue
-        for link in entries:
-            try:
-                target = os.path.realpath(link)
-            except OSError:
-                continue
-            out.setdefault(target, []).append(str(link))
-    return out
+        d = pyudev.Devices.from_name(context or pyudev.Context(), "block", sys_name)
+        return UdevView(dict(d.properties), sorted(d.device_links))
+    except (OSError, pyudev.DeviceNotFoundError):
+        return UdevView({}, [])
 
 
 BLKID_NOTHING = 2  # blkid's exit code for "no signature found"
@@ -414,7 +404,9 @@ def _save_memo(cache: Path, memo: dict) -> None:
 def topology() -> Inventory:
     """All block devices with what sysfs, the udev database, /dev/disk and mountinfo say; no signatures."""
     mounted, mounts = mountinfo()
-    links = _links()
+    import pyudev
+
+    context = pyudev.Context()
     inv = Inventory(mounts=mounts)
     swaps = _read(Path("/proc/swaps")).splitlines()[1:]
     inv.swaps = [s.split()[0] for s in swaps if s.strip()]
@@ -430,7 +422,8 @@ def topology() -> Inventory:
         if size == 0:
             continue
         devno = _read(d / "dev")
-        props = udev_props(devno)
+        view = udev_view(name, context)
+        props = view.props
         path = f"/dev/{name}"
         kind = "part" if is_part else "disk"
         dmname = _read(d / "dm" / "name")
@@ -451,7 +444,7 @@ def topology() -> Inventory:
             serial=serials(props, sysfs_serial)[0],
             serial_ids=serials(props, sysfs_serial)[1],
             wwn=props.get("ID_WWN_WITH_EXTENSION") or props.get("ID_WWN") or _read(d / "wwid") or None,
-            links=sorted(links.get(path, [])),
+            links=view.links,
             mountpoints=mounted.get(devno, []),
             holders=sorted(os.listdir(d / "holders")) if (d / "holders").is_dir() else [],
             parent=f"/dev/{parent}" if parent else None,
