@@ -116,7 +116,19 @@ class Inventory:
         return inv
 
     def partitions_of(self, disk: str) -> list[Device]:
-        return sorted((d for d in self.devices.values() if d.parent == disk), key=lambda d: d.number or 0)
+        """The partitions of a disk by number (an index rebuilt when devices are added or removed: a plan of a
+        thousand disks asks a thousand times)."""
+        key = (id(self.devices), len(self.devices))
+        cached = self.__dict__.get("_children")
+        if cached is None or cached[0] != key:
+            kids: dict[str, list[Device]] = {}
+            for d in self.devices.values():
+                if d.parent:
+                    kids.setdefault(d.parent, []).append(d)
+            for v in kids.values():
+                v.sort(key=lambda d: d.number or 0)
+            cached = self.__dict__["_children"] = (key, kids)
+        return list(cached[1].get(disk, ()))
 
     def resolve(self, path: str) -> Device | None:
         """A device by node or any of its /dev/disk/by-* links."""

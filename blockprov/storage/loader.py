@@ -31,12 +31,26 @@ class Loaded:
 
 def yaml_document(text: str, source: str = "<input>"):
     """YAML or JSON text as data; LoadError naming the source, line and column when it is neither."""
-    import yaml  # lazy: keep CLI start-up fast
+    return _document(text, source)[0]
 
-    from blockprov.limits import LimitError, load_yaml
+
+def _document(text: str, source: str) -> tuple[object, bool]:
+    """(the data, whether it was read as JSON, whose mapping keys are always strings)."""
+    from blockprov.limits import LimitError, load_json, load_yaml
+
+    if text.lstrip()[:1] == "{":
+        # a JSON document is read as JSON: twenty times faster than PyYAML's constructor, and exact where YAML
+        # 1.1 reads JSON differently (1e3 is a number in JSON, a string in YAML 1.1); YAML flow style falls through
+        try:
+            return load_json(text, source), True
+        except LimitError as exc:
+            raise LoadError(str(exc)) from None
+        except ValueError:
+            pass
+    import yaml  # lazy: keep CLI start-up fast, and JSON input never needs it
 
     try:
-        return load_yaml(text, source)
+        return load_yaml(text, source), False
     except LimitError as exc:
         raise LoadError(str(exc)) from None
     except yaml.YAMLError as exc:
@@ -47,13 +61,14 @@ def yaml_document(text: str, source: str = "<input>"):
 
 
 def parse_text(text: str, source: str = "<input>") -> Loaded:
-    return from_document(yaml_document(text, source), source)
+    doc, from_json = _document(text, source)
+    return from_document(doc, source, keys_are_strings=from_json)
 
 
-def from_document(doc: object, source: str = "<input>") -> Loaded:
+def from_document(doc: object, source: str = "<input>", keys_are_strings: bool = False) -> Loaded:
     from blockprov.limits import non_string_key
 
-    bad = non_string_key(doc)
+    bad = None if keys_are_strings else non_string_key(doc)
     if bad:
         raise LoadError(f"{source}: {bad}", bad.split(":", 1)[0])
     if not isinstance(doc, dict):

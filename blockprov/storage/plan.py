@@ -7,7 +7,7 @@ Steps come out in dependency order; nothing here touches a device.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from blockprov.storage import layout, plan_grow, plan_resize, sizes
 from blockprov.storage.inventory import Device, Inventory, part_path
@@ -142,8 +142,31 @@ def blank_inventory(model: Model) -> Inventory:
     return inv
 
 
-def match_disk(item: dict, inv: Inventory) -> tuple[list[Device], str]:
-    """Every whole disk matching all the identifiers the item gives (storage/volume_id.py for volume_id, lun)."""
+class DiskIndex:
+    """Whole disks by every serial and every path they answer to: a config naming a thousand disks is
+    matched in one pass, not a thousand (the candidates are then checked against every key as before)."""
+
+    def __init__(self, inv: Inventory):
+        self.disks = [d for d in inv.devices.values() if d.kind != "part"]
+        self.by_serial: dict[str, list[Device]] = {}
+        self.by_path: dict[str, list[Device]] = {}
+        for d in self.disks:
+            for s in {d.serial, *d.serial_ids} - {None}:
+                self.by_serial.setdefault(s, []).append(d)
+            for p in {d.path, *d.links}:
+                self.by_path.setdefault(p, []).append(d)
+
+    def candidates(self, keys: dict) -> list[Device]:
+        if "serial" in keys:
+            return self.by_serial.get(keys["serial"], [])
+        if "path" in keys:
+            return self.by_path.get(keys["path"], [])
+        return self.disks
+
+
+def match_disk(item: dict, inv: Inventory, index: DiskIndex | None = None) -> tuple[list[Device], str]:
+    """Every whole disk matching all the identifiers the item gives (storage/volume_id.py for volume_id, lun).
+    ``index``: a DiskIndex of ``inv`` when many items are matched against the same inventory."""
     from blockprov.storage import volume_id
 
     keys = {k: item[k] for k in ("serial", "wwn", "path", "device_id", "volume_id", "lun") if item.get(k) is not None
@@ -151,9 +174,7 @@ def match_disk(item: dict, inv: Inventory) -> tuple[list[Device], str]:
     if not keys:
         return [], "no serial, wwn, path, device_id, volume_id or lun to find it by"
     found = []
-    for d in inv.devices.values():
-        if d.kind == "part":
-            continue
+    for d in (index or DiskIndex(inv)).candidates(keys):
         if "serial" in keys and keys["serial"] != d.serial and keys["serial"] not in d.serial_ids:
             continue
         if "device_id" in keys and f"/dev/disk/by-path/ccw-{keys['device_id']}" not in d.links:
@@ -187,9 +208,10 @@ def disks_needed(model: Model, inv: Inventory) -> set[str] | None:
     if any(it["type"] not in FLAT_TYPES for it in model.items):
         return None
     out: set[str] = set()
+    index = DiskIndex(inv)
     for it in model.items:
         if it["type"] == "disk":
-            out.update(d.path for d in match_disk(it, inv)[0])
+            out.update(d.path for d in match_disk(it, inv, index)[0])
     return out
 
 
@@ -205,6 +227,7 @@ class _Planner:
         self.future: dict[str, dict[int, plan_resize.Extent]] = {}
         # the grow chain: device -> its size once this plan's steps before it ran (only devices that grow);
         # partitions whose part-resize step grows their filesystem itself; bytes each volume group gains / hands out
+        self.disk_index = DiskIndex(inv)
         self.after: dict[str, int] = {}
         self.fs_follows: set[str] = set()
         self.vg_gain: dict[str, int] = {}
@@ -288,7 +311,7 @@ class _Planner:
         self.do_disk(it)
 
     def do_disk(self, it: dict) -> None:
-        found, desc = match_disk(it, self.inv)
+        found, desc = match_disk(it, self.inv, self.disk_index)
         if not found:
             return self.set(it, _St("waiting", f"no disk with {desc}"))
         if len(found) > 1:
@@ -351,7 +374,7 @@ class _Planner:
         if it.get("wipe") or holds:
             self.steps.append(Step("wipe", it["id"], dev.path, {"mode": it.get("wipe", "superblock")}))
         self.steps.append(Step("ptable", it["id"], dev.path, {
-            "ptable": ptable, "partitions": [asdict(s) for s in slots]}))
+            "ptable": ptable, "partitions": [s.to_dict() for s in slots]}))
         why = f"new {ptable} table, {len(slots)} partitions" + (f" (replacing {holds})" if holds else "")
         if fresh:
             why += f"; wipe: {it['wipe']} is carried out the first time this config meets the disk"
@@ -461,7 +484,7 @@ class _Planner:
         if why:
             return self.set(it, _St("refused", f"replace partition {slot.number}: {why}", path), expected, found)
         self.steps.append(Step("part-replace", it["id"], dev.path, {
-            "partition": asdict(slot), "ptable": dev.ptable, "mode": it["wipe"],
+            "partition": slot.to_dict(), "ptable": dev.ptable, "mode": it["wipe"],
             "old": {"start": observed.start, "size": observed.size}}))
         self.set(it, _St("create", f"replace partition {slot.number} (wipe: {it['wipe']}): {what}", path, new=True),
                  expected, found)
@@ -511,7 +534,7 @@ class _Planner:
                 continue
             if slot.start < p.end and p.start < slot.start + slot.size:
                 return self.set(it, _St("refused", f"would overlap existing partition {p.number}", path))
-        self.steps.append(Step("part-add", it["id"], dev.path, {"partition": asdict(slot), "ptable": dev.ptable}))
+        self.steps.append(Step("part-add", it["id"], dev.path, {"partition": slot.to_dict(), "ptable": dev.ptable}))
         self.set(it, _St("create", f"add partition {slot.number} to the preserved table", path, new=True))
 
     # -- contents ---------------------------------------------------------------
@@ -679,7 +702,7 @@ class _Planner:
         for s in slots:
             self.slots[s.id] = s
         self.steps.append(Step("ptable", it["id"], st.device, {"ptable": ptable,
-                                                              "partitions": [asdict(s) for s in slots]}))
+                                                              "partitions": [s.to_dict() for s in slots]}))
 
     def mapper_spec(self, fmt: dict) -> str | None:
         """On a plain dm-crypt mapping with a random key the filesystem (swap) is new on every boot, its UUID

@@ -166,7 +166,7 @@ def lv_share(it: dict) -> float | None:
     if "size" not in it:
         return None
     pct = sizes.parse(it["size"]).percent
-    return None if pct is None else pct / 100
+    return None if pct is None else float(pct) / 100  # a float: step args are JSON
 
 
 def _grow_lv(p, it: dict, vgname: str, key: str, lv: dict) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from decimal import Decimal, InvalidOperation
 
 UNITS = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4, "P": 5}
@@ -49,6 +50,12 @@ def parse(value: object) -> Size:
         return Size(bytes=value)
     if not isinstance(value, str):
         raise SizeError(f"not a size: {value!r}")
+    return _parse_text(value)
+
+
+@lru_cache(maxsize=4096)
+def _parse_text(value: str) -> Size:
+    """Size strings repeat across a config ("4G" on a thousand partitions): parsed once each (Size is frozen)."""
     m = PERCENT_RE.match(value)
     if m:
         pct = Decimal(m.group(1))

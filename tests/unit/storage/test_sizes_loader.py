@@ -54,3 +54,14 @@ def test_load_errors(tmp_path, raw, needle):
 def test_missing_file(tmp_path):
     with pytest.raises(loader.LoadError, match="cannot read"):
         loader.load_file(tmp_path / "nope.yaml")
+
+
+def test_a_json_document_is_read_as_json_and_yaml_flow_style_still_loads():
+    from blockprov.storage import loader
+
+    got = loader.parse_text('{"version": 1, "config": [{"id": "d", "type": "disk", "serial": 1e3}]}')
+    assert got.storage["config"][0]["serial"] == 1000.0  # JSON's number; YAML 1.1 would read the text "1e3"
+    flow = loader.parse_text("{version: 1, config: [{id: d, type: disk, serial: abc}]}")  # YAML, not JSON
+    assert flow.storage["config"][0]["serial"] == "abc"
+    with pytest.raises(loader.LoadError, match="nested deeper than 64"):
+        loader.parse_text('{"version": 1, "config": ' + "[" * 80 + "]" * 80 + "}")
