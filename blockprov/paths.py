@@ -56,6 +56,11 @@ class Paths:
         return self.under(self.root, "run/blockprov")
 
     @property
+    def channel_socket(self) -> Path:
+        """Where local processes hand events to the channel service (0600 in a 0700 directory)."""
+        return self.run / "channel" / "channel.sock"
+
+    @property
     def etc(self) -> Path:
         return self.under(self.root, "etc/blockprov")
 

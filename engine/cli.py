@@ -40,7 +40,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="how a metadata or event request names its instance: its source address (default); "
                         "a Blockprov-Instance-Id header with a valid HMAC signature (signed, needs "
                         "--instance-secret-file); or the bare header, trusted (header: one host, tests)")
-    s.add_argument("--instance-secret-file", help="the shared secret for --instance-identity signed (first line)")
+    s.add_argument("--instance-secret-file", help="the shared secret for --instance-identity signed and for the "
+                                                  "channel secrets of instances (first line)")
+    s.add_argument("--channel-listen", action="append", metavar="ADDR",
+                   help="also accept event-channel connections here: unix:/PATH, tcp:HOST:PORT, vsock:PORT "
+                        "(the WebSocket at /v1/channel is always served); repeatable")
     s.add_argument("--no-instance-header", action="store_true",
                    help="the same as --instance-identity address (the default; kept for old scripts)")
     s.add_argument("--max-body", type=int, default=1 << 20, help="request body limit in bytes (default 1 MiB)")
@@ -152,9 +156,9 @@ def cmd_serve(args) -> int:
     store = _store(args)
     identity = "address" if args.no_instance_header else args.instance_identity
     secret = None
-    if identity == "signed":
-        if not args.instance_secret_file:
-            raise SystemExit("blockprov-engine: --instance-identity signed needs --instance-secret-file")
+    if identity == "signed" and not args.instance_secret_file:
+        raise SystemExit("blockprov-engine: --instance-identity signed needs --instance-secret-file")
+    if args.instance_secret_file:  # also the key of every instance's channel secret
         try:
             with open(args.instance_secret_file, "rb") as f:
                 secret = f.readline().strip()
@@ -162,7 +166,11 @@ def cmd_serve(args) -> int:
             raise SystemExit(f"blockprov-engine: {args.instance_secret_file}: {exc.strerror}") from None
         if len(secret) < 16:
             raise SystemExit("blockprov-engine: the instance secret must have at least 16 bytes")
-    engine = Engine(store, tokens=tokens, identity=identity, hasher=_hasher(), max_body=args.max_body, secret=secret)
+    try:
+        engine = Engine(store, tokens=tokens, identity=identity, hasher=_hasher(), max_body=args.max_body,
+                        secret=secret, channel_listen=args.channel_listen)
+    except ValueError as exc:
+        raise SystemExit(f"blockprov-engine: {exc}") from None
     _run_app(engine.app(), addrs)
     return 0
 

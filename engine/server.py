@@ -28,6 +28,7 @@ from importlib.resources import files as package_files
 from aiohttp import web
 
 from blockprov_engine import definition, render
+from blockprov_engine.signing import sign
 from blockprov_engine.store import Conflict, NotFound, Store, StoreError
 
 HEADER = "Blockprov-Instance-Id"
@@ -35,11 +36,6 @@ SIGNATURE = "Blockprov-Instance-Id-Signature"
 IDENTITIES = ("address", "signed", "header")
 
 
-def sign(secret: bytes, instance_id: str) -> str:
-    """The signature header's value for an instance id: hex HMAC-SHA256 under the shared instance secret."""
-    import hashlib
-
-    return hmac.new(secret, instance_id.encode(), hashlib.sha256).hexdigest()
 MAX_WAIT = 300.0
 MAX_EVENT = 64 << 10
 MAX_BODY = 1 << 20
@@ -48,6 +44,7 @@ TYPES = {"meta_data.json": "application/json", "vendor_data.json": "application/
          "network_data.json": "application/json", "storagedata": "application/json",
          "user_data": "application/octet-stream"}
 VERSION = re.compile(r"^(latest|\d{4}-\d{2}-\d{2})$")
+CHANNEL = re.compile(r"^config/(set|get)/([a-z][a-z0-9_]{0,63})$")
 
 
 class ApiError(Exception):
@@ -172,7 +169,8 @@ class Engine:
     """The application: routes, authentication and the change feed, for a store or one local instance."""
 
     def __init__(self, store: Store | None = None, tokens: list[str] | None = None, identity: str = "address",
-                 hasher=None, local: Entry | None = None, max_body: int = MAX_BODY, secret: bytes | None = None):
+                 hasher=None, local: Entry | None = None, max_body: int = MAX_BODY, secret: bytes | None = None,
+                 channel_listen: list[str] | None = None):
         if identity not in IDENTITIES or (identity == "signed" and not secret):
             raise ValueError(f"instance identity {identity!r}: one of {', '.join(IDENTITIES)}; signed needs a secret")
         self.store = store
@@ -186,6 +184,13 @@ class Engine:
         self.catalog = Catalog(store) if store is not None else None
         self.stop = threading.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
+        from blockprov_engine.channel import Hub, parse_listen
+
+        for text in channel_listen or []:
+            parse_listen(text)  # a bad address is an error before anything starts
+        self.channel_listen = list(channel_listen or [])
+        self.hub = Hub(self) if store is not None else None
+        self.listeners: list = []
 
     # -- wiring ---------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -207,7 +212,12 @@ class Engine:
             r.add_delete("/v1/instances/{id}", self.delete_instance)
             r.add_get("/v1/instances/{id}/storage", self.get_storage)
             r.add_put("/v1/instances/{id}/storage", self.put_storage)
+            r.add_get("/v1/channel", self.hub.websocket)
+            r.add_post("/v1/instances/{id}/channel", self.post_channel)
             app.on_startup.append(self._start_follow)
+            app.on_startup.append(self._start_channel)
+            app.on_shutdown.append(self.hub.close_all)
+            app.on_cleanup.append(self._stop_channel)
             app.on_cleanup.append(self._stop_follow)
         return app
 
@@ -218,6 +228,17 @@ class Engine:
 
     async def _stop_follow(self, app) -> None:
         self.stop.set()
+
+    async def _start_channel(self, app) -> None:
+        from blockprov_engine.channel import start_listener
+
+        for text in self.channel_listen:
+            self.listeners.append(await start_listener(self.hub, text))
+            print(f"blockprov-engine: channel listening on {text}", flush=True)
+
+    async def _stop_channel(self, app) -> None:
+        for server in self.listeners:
+            server.close()
 
     def _changed_threadsafe(self, changes) -> None:
         self.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._apply(changes)))
@@ -362,7 +383,7 @@ class Engine:
     async def _status(self, iid: str) -> dict:
         n, last, final = await asyncio.to_thread(self.store.summary, iid, FINAL_STAGE, "finish")
         return {"initialized": final is not None, "result": final["event"].get("result") if final else None,
-                "events": n, "last_event": last}
+                "events": n, "last_event": last, "channel": self.hub.status(iid)}
 
     async def list_instances(self, request):
         self._auth(request)
@@ -413,6 +434,31 @@ class Engine:
         if rec is None:
             raise ApiError(404, f"no instance {iid!r}")
         return rec
+
+    async def post_channel(self, request):
+        """Publish one message to an instance over its channel: checked here first (a set against the
+        module's schema, as the instance will check it), then sent, or queued until it connects."""
+        from blockprov.channel.actions import set_problem
+
+        self._auth(request)
+        rec = await self._get(request.match_info["id"])
+        body = await _body_json(request, self.max_body)
+        if not isinstance(body, dict) or not isinstance(body.get("channel"), str):
+            raise ApiError(400, "a message is an object with a string channel (config/set/MODULE or "
+                                "config/get/MODULE) and an object data")
+        data = body.get("data", {})
+        mid = body.get("id")
+        m = CHANNEL.match(body["channel"])
+        if m is None or not isinstance(data, dict) or mid is not None and not isinstance(mid, str):
+            raise ApiError(400, f"channel {body['channel']!r}: config/set/MODULE or config/get/MODULE, data an "
+                                "object, id a string")
+        verb, module = m.group(1), m.group(2)
+        if verb == "set":
+            why = set_problem(module, data)
+            if why:
+                raise ApiError(400, f"config/set/{module}: {why}")
+        out = await self.hub.publish(rec.id, f"config/{verb}/{module}", data, mid)
+        return _json(out, 202)
 
     async def get_instance(self, request):
         self._auth(request)

@@ -16,7 +16,7 @@ from blockprov.sources import SourceData
 
 SECRET_KEYS = {"passwd", "password", "hashed_passwd", "plain_text_passwd", "chpasswd", "userpassword",
                "admin_pass", "adminpass", "security-credentials", "random_seed", "key", "keyfile", "token",
-               "ssh_keys"}
+               "ssh_keys", "secret"}
 REDACTED = "REDACTED for non-root user"
 
 

@@ -68,6 +68,7 @@ class Reporter:
         self.paths = paths
         self.log = log
         self.hooks: list[_Webhook] = []
+        self.channel = None  # a LocalPublisher when a reporting entry is of type event-channel
         self.deadline_s = 3.0
         self.configure(cfg or {})
         from blockprov.paths import open_log
@@ -78,6 +79,10 @@ class Reporter:
         rep = cfg.get("reporting") if isinstance(cfg.get("reporting"), dict) else {}
         known = {h.endpoint for h in self.hooks}
         for _name, r in rep.items():
+            if isinstance(r, dict) and r.get("type") == "event-channel" and self.channel is None:
+                from blockprov.channel.publish import LocalPublisher
+
+                self.channel = LocalPublisher(self.paths)
             if isinstance(r, dict) and r.get("type") == "webhook" and isinstance(r.get("endpoint"), str):
                 if r["endpoint"] not in known:
                     from blockprov.sources.http import headers_of
@@ -92,6 +97,10 @@ class Reporter:
         self._fh.flush()
         for h in self.hooks:
             h.q.put(ev)
+        if self.channel is not None:
+            from blockprov.channel.message import event_suffix
+
+            self.channel.publish(event_suffix(ev["name"]), ev)
 
     def start(self, name: str, description: str) -> float:
         t = time.time()
@@ -123,6 +132,8 @@ class Reporter:
                 self.log(f"reporting: {h.endpoint}: {left} event(s) not sent within {self.deadline_s:g} s")
             if h.failed and self.log:
                 self.log(f"reporting: {h.endpoint}: {h.failed} event(s) failed after retries")
+        if self.channel is not None:
+            self.channel.close()
         self._fh.close()
 
 

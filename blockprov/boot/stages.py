@@ -245,7 +245,10 @@ class Runner:
         # activate() already points the instance link at sd's directory: its config is sd's last merge, if any
         from blockprov.modules import _keys
 
-        cfg, problems = compose(self.cfg, sd, instance.load_config(self.paths), self._userdata(sd, online))
+        from blockprov.channel.layer import layer
+
+        cfg, problems = compose(self.cfg, sd, instance.load_config(self.paths), self._userdata(sd, online),
+                                layer(self.paths, sd.instance_id))
         res.warnings.extend(problems)
         res.warnings.extend(f"cloud-config: {line}" for line in _keys.report(cfg))  # nothing silently ignored
         return cfg
@@ -296,8 +299,10 @@ class Runner:
             self.run_module(stage, ent, sd, cfg, res)
 
     def run_module(self, stage: str, ent: sysconfig.ModuleEntry, sd, cfg: dict, res: StageResult,
-                   force: bool = False, only_changed: bool = False) -> ModuleRun:
-        """Run one module; ``only_changed`` (update mode) runs it only when its inputs changed since its last run."""
+                   force: bool = False, only_changed: bool = False, requested: bool = False) -> ModuleRun:
+        """Run one module; ``only_changed`` (update mode) runs it only when its inputs changed since its last run;
+        ``requested``: a management request (the event channel) asked for this run, which the boot-time
+        ``updates`` gate of its scope does not hold back."""
         from blockprov import modules
         from blockprov.modules._schema import check as schema_check
 
@@ -306,7 +311,7 @@ class Runner:
         freq = ent.frequency or meta.frequency
         name = f"{stage}/config-{ent.name}"
         scope = meta.scope
-        if scope and stage in STAGES:
+        if scope and stage in STAGES and not requested:
             event = self.boot_event()
             if not self.policy(cfg).allows(scope, event):
                 self.reporter.finish(name, f"{ent.name}: not run: updates.{scope} does not include {event}",

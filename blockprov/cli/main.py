@@ -10,7 +10,7 @@ from blockprov.exits import EXIT_FAIL
 
 COMMANDS = ("storage", "demo", "init", "modules", "boot", "single", "clean", "status", "query", "collect-logs", "per",
             "analyze",
-            "schema", "hotplug", "refresh-metadata", "apply", "watch")
+            "schema", "hotplug", "refresh-metadata", "apply", "watch", "channel")
 
 
 class _Skipped:
@@ -130,6 +130,14 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     c = boot_cmd("watch", "long-poll change URLs and apply metadata changes (metadata-change events)")
     c.add_argument("--url", help="watch this URL instead of the configured ones")
     c.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    c = boot_cmd("channel", "the event channel to the management server (docs/event-channel.md)")
+    cs = c.add_subparsers(dest="channel_cmd", required=True)
+    h = cs.add_parser("serve", help="hold the connection, publish this instance's events, carry out what arrives")
+    h.add_argument("--root", default=argparse.SUPPRESS, help="root for etc, var and run (default /)")
+    h = cs.add_parser("publish", help="hand one event to the running service")
+    h.add_argument("--root", default=argparse.SUPPRESS, help="root for etc, var and run (default /)")
+    h.add_argument("channel", help="below the instance, e.g. hotplug/block")
+    h.add_argument("--data", default="{}", help="a JSON object")
     return p
 
 
@@ -155,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         from blockprov.cli import update as update_cli
 
         return update_cli.run(args)
+    if args.cmd == "channel":
+        from blockprov.cli import channel as channel_cli
+
+        return channel_cli.run(args)
     if args.cmd == "demo":
         from blockprov.cli import demo
 

@@ -305,6 +305,7 @@ class Processor:
             for e in batch.events:
                 batch.note(e, FAIL, str(exc))
             return self.report(batch)
+        self._publish(batch)
         for subsystem in SUBSYSTEMS:
             evs = [e for e in batch.events if e.subsystem == subsystem]
             if not evs:
@@ -477,6 +478,22 @@ class Processor:
                 rc, output = run_executable(h, payload, env)
                 batch.note(e, SUCCESS if rc == 0 else FAIL, f"{h}: exit {rc}" + (f": {output[-300:]}" if rc else ""))
 
+    def _publish(self, batch: Batch) -> None:
+        """Each event with its udev attributes on the event channel (hotplug/block, hotplug/network), before
+        it is handled: the management server may answer it (docs/event-channel.md, the NIC flow)."""
+        if self.reporter.channel is None:
+            return
+        for e in batch.events:
+            if e.subsystem == "net":
+                data = {"action": e.action, "interface": e.device, "mac": _sysfs(f"/sys/class/net/{e.device}/address")}
+                self.reporter.channel.publish("hotplug/network", data)
+            elif e.subsystem == "block":
+                size = _sysfs(f"/sys/class/block/{os.path.basename(e.device)}/size")
+                self.reporter.channel.publish("hotplug/block", {
+                    "action": e.action, "device": e.device, "devtype": e.props.get("DEVTYPE", ""),
+                    "serial": e.props.get("ID_SERIAL_SHORT") or e.props.get("ID_SERIAL") or "",
+                    "size": int(size) * 512 if size.isdigit() else None})
+
     def report(self, batch: Batch) -> None:
         for e in batch.events:
             h = batch.handled.get(id(e)) or Handled(e, SUCCESS, "nothing to do")
@@ -489,6 +506,14 @@ class Processor:
 
 
 SUBSYSTEMS = {"block": Processor._block, "net": Processor._net}  # the udev subsystems a batch is handled for
+
+
+def _sysfs(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
 
 
 def _number(v, default: float) -> float:

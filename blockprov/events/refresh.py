@@ -83,8 +83,10 @@ def gated(sys_cfg: dict, vd, ud):
     return vd, ud, notes
 
 
-def compose(sys_cfg: dict, sd: SourceData, previous: dict | None = None, parsed=None) -> tuple[dict, list[str]]:
-    """(merged config, problems): system < datasource < vendor-data < user-data, passwords hashed.
+def compose(sys_cfg: dict, sd: SourceData, previous: dict | None = None, parsed=None,
+            channel: dict | None = None) -> tuple[dict, list[str]]:
+    """(merged config, problems): system < datasource < vendor-data < user-data < what the event channel set
+    (``channel``: its layer, already hashed), passwords hashed.
 
     A password already hashed in ``previous`` keeps that hash, so an unchanged
     config merges to the same bytes.
@@ -97,7 +99,8 @@ def compose(sys_cfg: dict, sd: SourceData, previous: dict | None = None, parsed=
     problems = vd.problems + ud.problems
     vd, ud, notes = gated(sys_cfg, vd, ud)
     hasher = passwords.sticky(passwords.hashes_in(previous)) if previous else passwords.sha512
-    cfg = passwords.hash_config(merge_all(sys_cfg, sd.cfg, vd.cloud_config, ud.cloud_config), hasher, notes)
+    cfg = passwords.hash_config(merge_all(sys_cfg, sd.cfg, vd.cloud_config, ud.cloud_config, channel or {}), hasher,
+                                notes)
     return cfg, problems + notes
 
 
@@ -127,7 +130,10 @@ def refresh(paths: Paths, sys_cfg: dict | None = None) -> Refresh:
         with contextlib.suppress(OSError):
             os.utime(paths.instance_data)  # its mtime says when the metadata was last read (hotplug uses it)
         return Refresh([], old, instance.load_config(paths))
-    cfg, _problems = compose(sys_cfg, new, instance.load_config(paths), parsed(paths, new, sys_cfg))
+    from blockprov.channel.layer import layer
+
+    cfg, _problems = compose(sys_cfg, new, instance.load_config(paths), parsed(paths, new, sys_cfg),
+                             layer(paths, new.instance_id))
     instance.activate(paths, new)
     instance.save_config(paths, new.instance_id, cfg)
     instance.write_instance_data(paths, new, cfg)

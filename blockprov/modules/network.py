@@ -25,7 +25,10 @@ SCHEMA = {"type": "object", "properties": {"system_info": {"type": "object", "pr
         "bring_up": {"enum": ["auto", True, False]},
         "activator": {"enum": ["networkd", "eni", "netplan", "ip"]},
         "policy_routing": {"enum": ["auto", True, False]},
-        "primary": {"type": "string", "minLength": 1}}}}}}}
+        "primary": {"type": "string", "minLength": 1}}}}},
+    # the network config itself when the system config (or the event channel's config/set/network) gives
+    # one: {config: disabled} or a v1/v2/network_data.json document, checked in full by net/parse.py
+    "network": {"type": "object"}}}
 
 META = ModuleMeta(
     "network",
@@ -110,10 +113,15 @@ def handle(ctx, args):
     from blockprov.boot import sysconfig
     from blockprov.net import observe
 
+    from blockprov.channel.layer import layer
+
     cfg = {**ctx.cfg, **args}
     doc, form, where = source(sysconfig.load(ctx.paths), ctx.datasource)
     if form == "disabled":
         return "disabled by the system config (network: {config: disabled})"
+    pushed = layer(ctx.paths, ctx.iid).get("network") if ctx.iid else None
+    if isinstance(pushed, dict) and pushed:  # the management server's config/set/network: newer than metadata
+        doc, form, where = pushed, None, "the event channel"
     nics = observe.interfaces(ctx.paths)
     renderer, net, files = render_for(ctx.paths, cfg, doc, form, nics)
     if renderer is None:

@@ -100,7 +100,7 @@ class Held:
 class Server:
     """One `blockprov-engine serve` process and an HTTP client for it."""
 
-    def __init__(self, db: str, *extra: str, token: str = TOKEN, identity: str = "signed"):
+    def __init__(self, db: str, *extra: str, token: str = TOKEN, identity: str = "signed", port: int | None = None):
         """``identity``: the engine's --instance-identity. Tests share one source address (127.0.0.1), so by
         default the engine runs in ``signed`` mode and ``req`` signs every ``Blockprov-Instance-Id`` header
         as a metadata proxy would; ``None`` passes no identity option (the engine's default)."""
@@ -114,7 +114,7 @@ class Server:
             os.write(fd, self.secret + b"\n")
             os.close(fd)
             extra = (*extra, "--instance-secret-file", sfile)
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "BLOCKPROV_ENGINE_TOKEN": token}
         self.proc = subprocess.Popen([sys.executable, "-m", "blockprov_engine", "serve", "--db", db,

@@ -75,7 +75,8 @@ def test_create_read_list_and_no_plain_password_anywhere(server, api):
     got = api.check("/v1/instances/{id}", "GET", r)
     assert r.status == 200 and got["definition"] == body["definition"]
     assert r.headers["ETag"] == f'"{IID}.{body["version"]}"'
-    assert got["status"] == {"initialized": False, "result": None, "events": 0, "last_event": None}
+    assert got["status"] == {"initialized": False, "result": None, "events": 0, "last_event": None, "channel": {
+        "connected": False, "transport": None, "connected_since": None, "last_seen": None, "queued": 0, "dropped": 0}}
     r = server.req("GET", "/v1/instances")
     listed = api.check("/v1/instances", "GET", r)
     assert [i["id"] for i in listed["instances"]] == [IID]

@@ -97,7 +97,7 @@ def test_every_command_has_an_explicit_handler():
     from blockprov.cli import main as cli
     from blockprov.cli import update as update_cli
 
-    routed = set(boot_cli.COMMANDS) | set(update_cli.COMMANDS) | {"storage", "demo"}
+    routed = set(boot_cli.COMMANDS) | set(update_cli.COMMANDS) | {"storage", "demo", "channel"}
     assert set(cli.COMMANDS) == routed
     assert set(update_cli.HOTPLUG) == {"enable", "disable", "status", "process", "handle"}
 

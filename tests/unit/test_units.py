@@ -50,7 +50,7 @@ def test_every_command_in_the_units_parses():
 def test_systemd_analyze_verify(tmp_path):
     exe = shutil.which("blockprov") or sys.executable
     engine = shutil.which("blockprov-engine") or sys.executable
-    for f in list(UNITS.glob("*.service")) + list(UNITS.glob("*.target")) + list(UNITS.glob("*.path")):
+    for f in [p for ext in ("service", "target", "path", "socket") for p in UNITS.glob(f"*.{ext}")]:
         text = f.read_text().replace("/usr/bin/blockprov-engine", engine).replace("/usr/bin/blockprov", exe)
         (tmp_path / f.name).write_text(text)
     res = subprocess.run(["systemd-analyze", "verify", "--man=no", *sorted(str(p) for p in tmp_path.iterdir())],

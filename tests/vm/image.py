@@ -26,7 +26,7 @@ PACKAGES = [
     "parted", "e2fsprogs", "xfsprogs", "btrfs-progs", "dosfstools", "mdadm", "lvm2", "cryptsetup-bin",
     "bcache-tools", "iproute2", "openssh-client", "passwd", "openssl",
     # blockprov's Depends (Debian's own packages, as a user's machine has them)
-    "python3", "python3-parted", "python3-yaml", "python3-pyudev", "python3-jsonschema", "python3-sh",
+    "python3", "python3-parted", "python3-yaml", "python3-pyudev", "python3-websocket", "python3-jsonschema", "python3-sh",
     "python3-fastjsonschema", "python3-pycdlib", "python3-defusedxml", "python3-urllib3", "python3-tenacity",
     "python3-jinja2", "python3-jsonpatch",
     # the ntp module's clients (apt itself is in every Debian root)
