@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
                         "--instance-secret-file); or the bare header, trusted (header: one host, tests)")
     s.add_argument("--instance-secret-file", help="the shared secret for --instance-identity signed and for the "
                                                   "channel secrets of instances (first line)")
+    s.add_argument("--channel-endpoint", metavar="URL",
+                   help="put an event-channel reporting entry (this URL and the instance's own secret) into every "
+                        "instance's vendor-data, e.g. ws://192.0.2.1:8775/v1/channel")
     s.add_argument("--channel-listen", action="append", metavar="ADDR",
                    help="also accept event-channel connections here: unix:/PATH, tcp:HOST:PORT, vsock:PORT "
                         "(the WebSocket at /v1/channel is always served); repeatable")
@@ -61,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     db(s)
     s.add_argument("--definition", help="build from this definition file instead of the store")
     s.add_argument("--format", required=True, choices=["config-2", "nocloud", "azure"])
+    s.add_argument("--channel-endpoint", metavar="URL", help="put an event-channel reporting entry into the seed's "
+                                                             "vendor-data (needs --instance-secret-file)")
+    s.add_argument("--instance-secret-file", help="the engine's instance secret: the instance's channel secret is "
+                                                  "its signature under it")
     s.add_argument("-o", "--output", required=True, help="image file to write")
 
     s = sub.add_parser("validate", help="check a definition file; exit 0 valid, 2 invalid")
@@ -168,7 +175,7 @@ def cmd_serve(args) -> int:
             raise SystemExit("blockprov-engine: the instance secret must have at least 16 bytes")
     try:
         engine = Engine(store, tokens=tokens, identity=identity, hasher=_hasher(), max_body=args.max_body,
-                        secret=secret, channel_listen=args.channel_listen)
+                        secret=secret, channel_listen=args.channel_listen, channel_endpoint=args.channel_endpoint)
     except ValueError as exc:
         raise SystemExit(f"blockprov-engine: {exc}") from None
     _run_app(engine.app(), addrs)
@@ -214,6 +221,16 @@ def cmd_build_seed(args) -> int:
         doc = rec.doc
     else:
         raise UsageError("build-seed needs an instance id or --definition FILE")
+    if args.channel_endpoint:
+        from blockprov_engine import render
+        from blockprov_engine.signing import sign
+
+        if not args.instance_secret_file:
+            raise UsageError("--channel-endpoint needs --instance-secret-file")
+        with open(args.instance_secret_file, "rb") as f:
+            doc, warning = render.with_channel(doc, args.channel_endpoint, sign(f.readline().strip(), doc["id"]))
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
     for w in seed.build(doc, args.format, Path(args.output)):
         print(f"warning: {w}", file=sys.stderr)
     print(f"{args.output}: {args.format} seed for instance {doc['id']}")

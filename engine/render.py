@@ -76,6 +76,34 @@ def user_data(d: dict, files: bool = False, storage: bool = False) -> bytes:
     return msg.as_bytes()
 
 
+CHANNEL_ENTRY = "blockprov-channel"
+
+
+def with_channel(d: dict, endpoint: str, secret: str) -> tuple[dict, str | None]:
+    """(the definition with the event-channel reporting entry in its vendor-data, a warning or None): how an
+    instance gets its channel endpoint and its own secret from its metadata or seed (pure). Vendor-data that is
+    not cloud-config (a script, MIME) is left alone, with a warning."""
+    import yaml
+
+    entry = {"reporting": {CHANNEL_ENTRY: {"type": "event-channel", "endpoint": endpoint, "secret": secret}}}
+    v = d.get("vendor_data")
+    if v is None:
+        base = {}
+    elif isinstance(v, dict):
+        base = v
+    elif isinstance(v, str) and v.startswith("#cloud-config"):
+        try:
+            base = yaml.safe_load(v) or {}
+        except yaml.YAMLError:
+            base = None
+    else:
+        base = None
+    if not isinstance(base, dict):
+        return d, "vendor_data is not a cloud-config mapping: the event-channel entry is not added to it"
+    reporting = {**(base.get("reporting") or {}), **entry["reporting"]}
+    return {**d, "vendor_data": {**base, "reporting": reporting}}, None
+
+
 def vendor_text(d: dict) -> bytes | None:
     v = d.get("vendor_data")
     if v is None:

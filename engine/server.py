@@ -61,6 +61,7 @@ class Entry:
     version: int
     doc: dict
     rendered: dict | None = None  # given by serve-local; else rendered on first use
+    channel: tuple[str, bytes] | None = None  # (endpoint, engine secret): vendor-data gets the channel entry
 
     @property
     def etag(self) -> str:
@@ -68,7 +69,10 @@ class Entry:
 
     def files(self) -> dict[str, bytes]:
         if self.rendered is None:
-            self.rendered = render.openstack(self.doc)
+            doc = self.doc
+            if self.channel is not None:
+                doc, _warning = render.with_channel(doc, self.channel[0], sign(self.channel[1], self.id))
+            self.rendered = render.openstack(doc)
         return self.rendered
 
 
@@ -93,8 +97,9 @@ class Waiters:
 class Catalog:
     """Every instance in memory (the hot path never touches the database), kept current from the store."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, channel: tuple[str, bytes] | None = None):
         self.store = store
+        self.channel = channel
         self.entries: dict[str, Entry] = {}
         self.by_addr: dict[str, str] = {}
         self.since = store.last_change()
@@ -106,7 +111,7 @@ class Catalog:
         if old is not None and old.version >= version:
             return
         self.remove(iid)
-        self.entries[iid] = Entry(iid, version, doc)
+        self.entries[iid] = Entry(iid, version, doc, channel=self.channel)
         for a in doc.get("source_addresses") or []:
             self.by_addr[a] = iid
 
@@ -170,7 +175,7 @@ class Engine:
 
     def __init__(self, store: Store | None = None, tokens: list[str] | None = None, identity: str = "address",
                  hasher=None, local: Entry | None = None, max_body: int = MAX_BODY, secret: bytes | None = None,
-                 channel_listen: list[str] | None = None):
+                 channel_listen: list[str] | None = None, channel_endpoint: str | None = None):
         if identity not in IDENTITIES or (identity == "signed" and not secret):
             raise ValueError(f"instance identity {identity!r}: one of {', '.join(IDENTITIES)}; signed needs a secret")
         self.store = store
@@ -181,7 +186,11 @@ class Engine:
         self.local = local
         self.max_body = max_body
         self.waiters = Waiters()
-        self.catalog = Catalog(store) if store is not None else None
+        if channel_endpoint is not None and not secret:
+            raise ValueError("--channel-endpoint needs --instance-secret-file (each instance's channel secret is "
+                             "derived from it)")
+        self.catalog = Catalog(store, (channel_endpoint, secret) if channel_endpoint else None) \
+            if store is not None else None
         self.stop = threading.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
         from blockprov_engine.channel import Hub, parse_listen

@@ -297,3 +297,64 @@ def test_socket_activation_hands_the_listening_socket_to_the_service(tmp_path, e
     finally:
         act.terminate()
         act.communicate(timeout=10)
+
+
+def test_the_instance_gets_its_endpoint_and_secret_from_its_metadata(tmp_path):
+    """`serve --channel-endpoint`: every instance's vendor-data carries the reporting entry with its own
+    secret, so nothing on the instance is configured by hand; instance-data.json shows the secret redacted."""
+    need_root_tools("chpasswd", "useradd", "openssl")
+    from tests.engine.conftest import free_port
+
+    port = free_port()
+    srv = Server(str(tmp_path / "engine.db"), "--channel-endpoint", f"ws://127.0.0.1:{port}/v1/channel", port=port)
+    root = tmp_path / "root"
+    agent = None
+    try:
+        assert srv.req("POST", "/v1/instances", {"id": IID, "hostname": "chan1", "source_addresses": ["127.0.0.1"],
+                                                 "vendor_data": {"timezone": "UTC"}}).status == 201
+        account_files(root)
+        (root / "home").mkdir()
+        isolated_cfg(root, "datasource_list: [OpenStack, None]\n"
+                           f"datasource: {{OpenStack: {{metadata_urls: ['{srv.url}'], retries: 1}}}}\n"
+                           "init_local_modules: []\ninit_modules: []\nconfig_modules: [set_passwords]\n"
+                           "final_modules: []\n", full=True)
+        bp(root, "boot", check=True)
+        public = (root / "run/blockprov/instance-data.json").read_text()
+        assert srv.signature(IID) not in public and "/reporting/blockprov-channel/secret" in public
+        agent = subprocess.Popen([sys.executable, "-m", "blockprov", "channel", "serve", "--root", str(root)],
+                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        until(lambda: status(srv)["channel"]["connected"], 20, "the connection from metadata alone")
+        code, _ = post(srv, "config/set/set_passwords", chpasswd("from-metadata-channel"), "m-1")
+        assert code == 202
+        until(lambda: root_hash_is(root, "from-metadata-channel"), 30, "the password")
+    finally:
+        if agent is not None:
+            agent.terminate()
+            agent.communicate(timeout=10)
+        srv.close()
+
+
+def test_build_seed_puts_the_channel_entry_into_the_seed(tmp_path):
+    import hashlib
+    import hmac
+
+    secret = tmp_path / "secret"
+    secret.write_text("seed-instance-secret-0123456789\n")
+    (tmp_path / "def.json").write_text(json.dumps({"id": "seed-1", "hostname": "seed1"}))
+    out = tmp_path / "seed"
+    out.mkdir()
+    r = subprocess.run([sys.executable, "-m", "blockprov_engine", "build-seed", "--definition",
+                        str(tmp_path / "def.json"), "--format", "nocloud", "-o", str(out / "seed.iso"),
+                        "--channel-endpoint", "vsock://2:7000", "--instance-secret-file", str(secret)],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    import yaml
+
+    from blockprov.sources.media import read_files
+
+    files = read_files(str(out / "seed.iso"))  # the ISO read through pycdlib, as the agent reads a seed
+
+    vendor = yaml.safe_load(files["/vendor-data"])
+    want = hmac.new(b"seed-instance-secret-0123456789", b"seed-1", hashlib.sha256).hexdigest()
+    assert vendor["reporting"]["blockprov-channel"] == {"type": "event-channel", "endpoint": "vsock://2:7000",
+                                                         "secret": want}

@@ -210,6 +210,14 @@ class Guest:
         self.qmp.cmd("device_add", driver="virtio-net-pci", id=f"nic-{ident}", netdev=f"net-{ident}", mac=mac,
                      bus=port)
 
+    def plug_user_nic(self, mac: str, ident: str) -> None:
+        """Hotplug a virtio NIC on QEMU's user-mode network: the guest reaches the host's 127.0.0.1 at
+        10.0.2.2 (a management network for the event channel's VM scenario)."""
+        port = self.free_ports.pop(0)
+        self.qmp.cmd("netdev_add", type="user", id=f"net-{ident}")
+        self.qmp.cmd("device_add", driver="virtio-net-pci", id=f"nic-{ident}", netdev=f"net-{ident}", mac=mac,
+                     bus=port)
+
     def unplug(self, disk: Disk, timeout: float = 30) -> None:
         self.qmp.cmd("device_del", id=f"dev-{disk.serial}")
         end = time.monotonic() + timeout

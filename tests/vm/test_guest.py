@@ -741,3 +741,60 @@ def test_9_raid_luks_lvm_chain_grows_online_on_block_resize(guest):
     report(f"VM scenario 9 (volume_id; partition -> md raid1 -> LUKS2 -> LVM -> ext4 on two volumes, block_resize "
            f"1G -> 2G each): every layer grown online by the change events, ext4 {before >> 20} MiB -> "
            f"{after >> 20} MiB, data intact, plan afterwards all ok")
+
+
+def test_10_password_reset_pushed_over_the_event_channel(guest, tmp_path):
+    """After scenario 7 (the instance from its NoCloud seed): the guest's agent connects its event channel to
+    blockprov-engine serve on the host (a WebSocket over QEMU's user-mode network), and a root password
+    reset pushed by the engine's management API is carried out while the guest runs."""
+    from tests.engine.conftest import Server
+
+    g = guest
+    iid = json.loads(g.run(["cat", "/run/blockprov/instance-data.json"]).stdout)["v1"]["instance_id"]
+    srv = Server(str(tmp_path / "engine.db"))
+    try:
+        assert srv.req("POST", "/v1/instances", {"id": iid, "hostname": "vm-channel"}).status == 201
+        mac = "52:54:00:c4:a1:10"
+        g.plug_user_nic(mac, "mgmt")
+        g.sh(f"for i in $(seq 100); do for d in /sys/class/net/*; do [ \"$(cat $d/address)\" = {mac} ] && "
+             "n=${d##*/} && break 2; done; sleep 0.2; done; ip link set $n up && ip addr add 10.0.2.15/24 dev $n")
+        g.run(["sh", "-ec", "umask 077; mkdir -p /etc/blockprov/blockprov.cfg.d; cat > "
+               "/etc/blockprov/blockprov.cfg.d/90-channel.cfg"],
+              input=f"reporting: {{mgmt: {{type: event-channel, endpoint: 'ws://10.0.2.2:{srv.port}/v1/channel', "
+                    f"secret: '{srv.signature(iid)}'}}}}\n")
+        g.run(["blockprov", "refresh-metadata"], timeout=120)
+        g.run(["systemctl", "restart", "blockprov-channel.socket", "blockprov-channel.service"])
+
+        def connected():
+            return json.loads(srv.req("GET", f"/v1/instances/{iid}").data)["status"]["channel"]["connected"]
+        deadline = time.monotonic() + 60
+        while not connected():
+            assert time.monotonic() < deadline, g.run(["journalctl", "-b", "-u", "blockprov-channel", "--no-pager",
+                                                       "-n", "40"]).stdout
+            time.sleep(0.5)
+        pushed = time.monotonic()
+        r = srv.req("POST", f"/v1/instances/{iid}/channel", {"channel": "config/set/set_passwords", "data": {
+            "chpasswd": {"users": [{"name": "root", "password": "pushed-over-vm-channel", "type": "text"}],
+                         "expire": False}}})
+        assert r.status == 202 and json.loads(r.data)["delivered"] is True, r.data
+
+        def finished():
+            evs = [e["event"] for e in json.loads(srv.req("GET", f"/events?instance={iid}&limit=5000").data)["events"]]
+            return [e for e in evs if e.get("channel") == f"/blockprov/{iid}/modules-config/set_passwords"
+                    and e["event_type"] == "finish"]
+        while not finished():
+            assert time.monotonic() < pushed + 120, g.run(["journalctl", "-b", "-u", "blockprov-channel",
+                                                           "--no-pager", "-n", "40"]).stdout
+            time.sleep(0.5)
+        took = time.monotonic() - pushed
+        assert finished()[-1]["result"] == "SUCCESS", finished()
+        check = g.run(["python3", "-c", "import crypt; h = next(l.split(':')[1] for l in open('/etc/shadow') "
+                                        "if l.startswith('root:')); print(crypt.crypt('pushed-over-vm-channel', h) == h)"])
+        assert check.stdout.strip() == "True", check.stdout + check.stderr
+    finally:
+        g.run(["systemctl", "stop", "blockprov-channel.service", "blockprov-channel.socket"], check=False)
+        g.run(["rm", "-f", "/etc/blockprov/blockprov.cfg.d/90-channel.cfg"], check=False)
+        srv.close()
+    report(f"VM scenario 10 (event channel: the guest's agent on a WebSocket to blockprov-engine on the host): "
+           f"root password reset pushed by the engine, applied in the guest and its finish event back in "
+           f"{took:.2f} s")
