@@ -10,17 +10,26 @@ from blockprov.exits import EXIT_FAIL, EXIT_INVALID, EXIT_OK
 from blockprov.paths import Paths
 
 
+WAIT_FOR_INSTANCE = 300.0
+
+
 def serve(paths: Paths, args) -> int:
-    from blockprov.boot import instance, sysconfig
+    import time
+
+    from blockprov.boot import instance
     from blockprov.channel.service import Service
     from blockprov.channel.settings import SettingsError, from_config
 
-    sd = instance.cached(paths)
-    if sd is None:
-        print("blockprov channel: no instance yet (the boot has not found a datasource)", file=sys.stderr)
-        return EXIT_FAIL
+    # started by the socket during the boot, it waits for the instance (publishers' events wait in the socket)
+    deadline = time.monotonic() + WAIT_FOR_INSTANCE
+    while (sd := instance.cached(paths)) is None or instance.load_config(paths) is None:
+        if time.monotonic() > deadline:
+            print(f"blockprov channel: no instance after {WAIT_FOR_INSTANCE:.0f} s (the boot has not found a "
+                  "datasource)", file=sys.stderr)
+            return EXIT_FAIL
+        time.sleep(1)
     try:
-        settings = from_config(instance.load_config(paths) or sysconfig.load(paths))
+        settings = from_config(instance.load_config(paths) or {})
     except SettingsError as exc:
         print(f"blockprov channel: invalid config: {exc}", file=sys.stderr)
         return EXIT_INVALID

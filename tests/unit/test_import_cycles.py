@@ -108,3 +108,14 @@ def test_one_status_vocabulary():
 
     assert plan.GOOD == status.PLANNED_GOOD and _storage.BAD == status.BAD
     assert set(render.MARK) >= set(status.ALL)
+
+
+def test_every_package_is_shipped():
+    """pyproject.toml lists packages explicitly: a new folder missing there installs nowhere (the VM tier's
+    Debian package would lack it)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "blockprov").rglob("__init__.py")
+             if "__pycache__" not in p.parts}
+    assert found - listed == set(), found - listed
