@@ -28,9 +28,13 @@ def serve(paths: Paths, args) -> int:
                   "datasource)", file=sys.stderr)
             return EXIT_FAIL
         time.sleep(1)
+    from blockprov.boot import sysconfig
+
     try:
-        settings = from_config(instance.load_config(paths) or {})
-    except SettingsError as exc:
+        # the system config as it is now (an administrator's drop-in applies at the next start, not the next
+        # boot), else what the instance's merged config says (vendor-data from the engine)
+        settings = from_config(sysconfig.load(paths)) or from_config(instance.load_config(paths) or {})
+    except (SettingsError, sysconfig.ConfigError) as exc:
         print(f"blockprov channel: invalid config: {exc}", file=sys.stderr)
         return EXIT_INVALID
     if settings is None:

@@ -762,7 +762,6 @@ def test_10_password_reset_pushed_over_the_event_channel(guest, tmp_path):
                "/etc/blockprov/blockprov.cfg.d/90-channel.cfg"],
               input=f"reporting: {{mgmt: {{type: event-channel, endpoint: 'ws://10.0.2.2:{srv.port}/v1/channel', "
                     f"secret: '{srv.signature(iid)}'}}}}\n")
-        g.run(["blockprov", "refresh-metadata"], timeout=120)
         g.run(["systemctl", "restart", "blockprov-channel.socket", "blockprov-channel.service"])
 
         def connected():
