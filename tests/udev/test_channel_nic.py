@@ -54,11 +54,17 @@ def test_a_hotplugged_nic_the_definition_names_gets_its_network_config_over_the_
             raise AssertionError(f"engine events: {srv.req('GET', f'/events?instance={IID}').data.decode()[-3000:]}\n"
                                  f"log: {log.read_text()[-3000:] if log.exists() else '-'}") from None
         assert MAC in files[0].read_text() or "bptc0" in files[0].read_text()
-        evs = [e["event"] for e in json.loads(srv.req("GET", f"/events?instance={IID}").data)["events"]]
+
+        def net_events():
+            evs = [e["event"] for e in json.loads(srv.req("GET", f"/events?instance={IID}").data)["events"]]
+            return evs, [e for e in evs if e.get("channel") == f"/blockprov/{IID}/modules-config/network"]
+        # the file is written before the module's finish event is sent and stored: wait for that too
+        until(lambda: [e["event_type"] for e in net_events()[1]] == ["start", "finish"], 20,
+              "the network module's finish event at the engine")
+        evs, net = net_events()
         added = [e for e in evs if e["name"] == "hotplug/network" and e["data"].get("action") == "add"]
         assert {e["data"]["interface"]: e["data"]["mac"] for e in added}.get("bptc0") == MAC, added
-        net = [e for e in evs if e.get("channel") == f"/blockprov/{IID}/modules-config/network"]
-        assert [e["event_type"] for e in net] == ["start", "finish"] and net[-1]["result"] == "SUCCESS", net
+        assert net[-1]["result"] == "SUCCESS", net
         assert "config from the event channel rendered for networkd" in net[-1]["description"], net
         layer = json.loads((root / f"var/lib/blockprov/instances/{IID}/channel-config.json").read_text())
         assert layer["network"]["config"][0]["mac_address"] == MAC
