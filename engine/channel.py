@@ -51,7 +51,6 @@ class Hub:
         self.pending: dict[str, deque] = {}
         self.dropped: dict[str, int] = {}
         self.last_seen: dict[str, float] = {}
-        self.reported_dropped: dict[str, int] = {}  # events the instance dropped while disconnected (handshake)
         self.open: set = set()  # WebSockets and stream writers, closed at shutdown (they would hold it)
 
     async def close_all(self, app=None) -> None:
@@ -88,8 +87,6 @@ class Hub:
         prefix = hs.data.get("prefix", "/blockprov/")
         if prefix not in PREFIXES:
             raise ValueError(f"prefix must be one of {', '.join(PREFIXES)}")
-        dropped = hs.data.get("dropped")
-        self.reported_dropped[hs.client_id] = dropped if isinstance(dropped, int) and dropped > 0 else 0
         return hs.client_id, prefix
 
     @staticmethod
@@ -104,11 +101,6 @@ class Hub:
         if old is not None:
             await self._event(link.iid, {"name": "channel", "event_type": "channel", "description":
                                          f"replaced the {old.transport} connection", "origin": "engine"})
-        lost = self.reported_dropped.pop(link.iid, 0)
-        if lost:
-            await self._event(link.iid, {"name": "channel", "event_type": "channel", "origin": "engine",
-                                         "description": f"the instance dropped {lost} event(s) while disconnected "
-                                                        "(its queue was full)", "dropped": lost})
         queued = self.pending.pop(link.iid, deque())
         if queued:
             await link.send(encode(list(queued)))

@@ -202,13 +202,18 @@ class Service:
     def _send_loop(self, conn) -> None:
         while not self.stop.is_set() and self.conn is conn:
             batch = self.outbox.take(0.5)
+            dropped = self.outbox.dropped
+            if dropped > self.stats.dropped:  # said with the next frame, whenever the drops happened
+                batch.insert(0, Message(self.channels.name("channel/dropped"), {
+                    "dropped": dropped - self.stats.dropped, "total": dropped}, uuid.uuid4().hex, self.iid))
             if not batch:
                 continue
             try:
                 conn.send(encode(batch))
                 self.stats.sent += len(batch)
+                self.stats.dropped = dropped
             except transport.Closed:
-                self.outbox.put_back(batch)
+                self.outbox.put_back([m for m in batch if not m.channel.endswith("/channel/dropped")])
                 return
 
     def _received(self, frame: str) -> None:
